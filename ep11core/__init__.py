@@ -1,0 +1,34 @@
+"""The EP11 engine: an emulated HSM domain, free of gRPC and HTTP.
+
+Typical in-process use::
+
+    from ep11core import CKA, CKM, Engine, Mechanism, masterkey
+
+    engine = Engine(masterkey.load_or_create("/path/to/state"))
+    aes = engine.generate_key(Mechanism(CKM.AES_KEY_GEN), {CKA.VALUE_LEN: 32})
+    iv = engine.generate_random(16)
+    ciphertext = engine.encrypt_single(Mechanism(CKM.AES_CBC_PAD, iv), aes.blob, b"data")
+"""
+
+from . import masterkey
+from .constants import CKA, CKD, CKF, CKG, CKK, CKM, CKO, CKR, CKZ, ckm_name, ckr_name
+from .engine import Engine
+from .errors import PKCS11Error
+from .masterkey import MasterKey, MasterKeyError
+from .types import (
+    ECDH1DeriveParams,
+    KeyPair,
+    KeyResult,
+    Mechanism,
+    MechanismInfo,
+    OAEPParams,
+    PSSParams,
+    UpdateResult,
+)
+
+__all__ = [
+    "CKA", "CKD", "CKF", "CKG", "CKK", "CKM", "CKO", "CKR", "CKZ",
+    "ECDH1DeriveParams", "Engine", "KeyPair", "KeyResult", "MasterKey", "MasterKeyError",
+    "Mechanism", "MechanismInfo", "OAEPParams", "PKCS11Error", "PSSParams", "UpdateResult",
+    "ckm_name", "ckr_name", "masterkey",
+]

@@ -1,0 +1,227 @@
+"""Sealing and opening of key blobs, MACed SPKIs and state blobs.
+
+Secret and private keys travel as blobs in the EP11 frame (offsets match the structure that
+opencryptoki and the Linux zcrypt driver read):
+
+    0   32  session id (zero: not bound to a login session)
+    32  16  WKID of the master key
+    48   8  XCP_BLOB_* Boolean attribute bits, big-endian
+    56   8  mode bits (zero)
+    64   2  magic: 0x1234 for key blobs, 0x5354 for state blobs
+    66  14  random IV
+    80   n  AES-256-CBC ciphertext (IV = the 14 bytes and two zero bytes) of the payload
+   -32  32  HMAC-SHA-256 over all bytes before it
+
+Public keys are the DER SubjectPublicKeyInfo followed by a fixed trailer of DER OCTET STRINGs:
+WKID (16), session id (32), salt (8), mode (8), attribute header and Boolean bits (4 + 8), and
+the HMAC-SHA-256 (32) over the SPKI and the trailer before the MAC.
+
+The encryption and MAC keys are HMAC-SHA-256 of the master key over fixed labels, one pair for
+key blobs, one for state blobs and one MAC key for SPKIs. Blob contents are specific to this
+emulator and cannot be exchanged with real HSM blobs.
+"""
+
+import enum
+import hmac as _hmac
+import struct
+from dataclasses import dataclass
+
+from . import _crypto
+from .masterkey import MasterKey
+
+HEADER_BYTES = 80
+MAC_BYTES = 32
+SESSION_BYTES = 32
+WKID_BYTES = 16
+IV_BYTES = 14
+KEY_MAGIC = 0x1234
+STATE_MAGIC = 0x5354
+ZERO_SESSION = bytes(SESSION_BYTES)
+MIN_BLOB_BYTES = HEADER_BYTES + 16 + MAC_BYTES
+
+SPKI_SALT_BYTES = 8
+SPKI_MODE_BYTES = 8
+SPKI_ATTRIBUTE_HEADER = 0x10000000  # version 1, no integer or variable-length attributes
+SPKI_TRAILER_BYTES = (
+    (2 + WKID_BYTES)
+    + (2 + SESSION_BYTES)
+    + (2 + SPKI_SALT_BYTES)
+    + (2 + SPKI_MODE_BYTES)
+    + (2 + 12)
+    + (2 + MAC_BYTES)
+)
+
+
+class BlobFault(enum.Enum):
+    """Why a blob did not open; the engine turns each into the CKR code of the blob's role."""
+
+    MALFORMED = "malformed"
+    WKID_MISMATCH = "wkid mismatch"
+    MAC_MISMATCH = "integrity check failed"
+
+
+class BlobError(Exception):
+    """A blob did not open."""
+
+    def __init__(self, fault: BlobFault, detail: str):
+        self.fault = fault
+        super().__init__(detail)
+
+
+@dataclass(frozen=True)
+class OpenedBlob:
+    """The authenticated contents of a key or state blob."""
+
+    session: bytes
+    bits: int
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class OpenedPublicKey:
+    """An SPKI and, when it carried a valid MAC trailer, its Boolean bits."""
+
+    spki: bytes
+    bits: int
+    maced: bool
+
+
+def _der_length(data: bytes, offset: int):
+    """Return (length, offset of the content) of the DER element starting at ``offset``."""
+    if offset + 2 > len(data):
+        raise BlobError(BlobFault.MALFORMED, "truncated DER element")
+    first = data[offset + 1]
+    if first < 0x80:
+        return first, offset + 2
+    count = first & 0x7F
+    if count == 0 or count > 4 or offset + 2 + count > len(data):
+        raise BlobError(BlobFault.MALFORMED, "invalid DER length")
+    length = int.from_bytes(data[offset + 2 : offset + 2 + count], "big")
+    return length, offset + 2 + count
+
+
+def spki_length(data: bytes) -> int:
+    """Return the length of the DER SEQUENCE at the start of ``data``."""
+    if not data or data[0] != 0x30:
+        raise BlobError(BlobFault.MALFORMED, "not a DER SubjectPublicKeyInfo")
+    length, start = _der_length(data, 0)
+    end = start + length
+    if end > len(data):
+        raise BlobError(BlobFault.MALFORMED, "truncated SubjectPublicKeyInfo")
+    return end
+
+
+def _octet_string(value: bytes) -> bytes:
+    return bytes((0x04, len(value))) + value
+
+
+class Sealer:
+    """Seals and opens blobs under one master key."""
+
+    def __init__(self, master_key: MasterKey):
+        self.wkid = master_key.wkid
+        root = master_key.key
+        derive = lambda label: _crypto.hmac("sha256", root, label)  # noqa: E731
+        self._key_encryption = derive(b"grep11-emulator key blob encryption")
+        self._key_mac = derive(b"grep11-emulator key blob mac")
+        self._state_encryption = derive(b"grep11-emulator state blob encryption")
+        self._state_mac = derive(b"grep11-emulator state blob mac")
+        self._spki_mac = derive(b"grep11-emulator spki mac")
+
+    def _keys(self, magic: int):
+        if magic == KEY_MAGIC:
+            return self._key_encryption, self._key_mac
+        return self._state_encryption, self._state_mac
+
+    def _seal(self, magic: int, payload: bytes, bits: int, session: bytes) -> bytes:
+        encryption_key, mac_key = self._keys(magic)
+        iv = _crypto.random_bytes(IV_BYTES)
+        header = (
+            session
+            + self.wkid
+            + struct.pack(">QQH", bits, 0, magic)
+            + iv
+        )
+        ciphertext = _crypto.cipher("aes-cbc", True, encryption_key, iv + b"\0\0", payload, True)
+        body = header + ciphertext
+        return body + _crypto.hmac("sha256", mac_key, body)
+
+    def _open(self, magic: int, blob: bytes) -> OpenedBlob:
+        if len(blob) < MIN_BLOB_BYTES or (len(blob) - HEADER_BYTES - MAC_BYTES) % 16:
+            raise BlobError(BlobFault.MALFORMED, f"a blob cannot be {len(blob)} bytes long")
+        found_magic = struct.unpack_from(">H", blob, 64)[0]
+        if found_magic != magic:
+            raise BlobError(BlobFault.MALFORMED, f"unexpected blob magic {found_magic:#06x}")
+        if blob[32:48] != self.wkid:
+            raise BlobError(
+                BlobFault.WKID_MISMATCH,
+                f"blob WKID {blob[32:48].hex()} is not the current master key's {self.wkid.hex()}",
+            )
+        encryption_key, mac_key = self._keys(magic)
+        body, mac = blob[:-MAC_BYTES], blob[-MAC_BYTES:]
+        if not _hmac.compare_digest(_crypto.hmac("sha256", mac_key, body), mac):
+            raise BlobError(BlobFault.MAC_MISMATCH, "the blob's MAC does not match its contents")
+        iv = blob[66:80] + b"\0\0"
+        try:
+            payload = _crypto.cipher("aes-cbc", False, encryption_key, iv, body[HEADER_BYTES:], True)
+        except _crypto.CryptoError:
+            raise BlobError(BlobFault.MAC_MISMATCH, "the blob does not decrypt") from None
+        bits = struct.unpack_from(">Q", blob, 48)[0]
+        return OpenedBlob(session=blob[:32], bits=bits, payload=payload)
+
+    def seal_key(self, payload: bytes, bits: int, session: bytes = ZERO_SESSION) -> bytes:
+        return self._seal(KEY_MAGIC, payload, bits, session)
+
+    def open_key(self, blob: bytes) -> OpenedBlob:
+        return self._open(KEY_MAGIC, blob)
+
+    def seal_state(self, payload: bytes, session: bytes = ZERO_SESSION) -> bytes:
+        return self._seal(STATE_MAGIC, payload, 0, session)
+
+    def open_state(self, blob: bytes) -> OpenedBlob:
+        return self._open(STATE_MAGIC, blob)
+
+    def seal_public_key(self, spki: bytes, bits: int, session: bytes = ZERO_SESSION) -> bytes:
+        trailer = (
+            _octet_string(self.wkid)
+            + _octet_string(session)
+            + _octet_string(_crypto.random_bytes(SPKI_SALT_BYTES))
+            + _octet_string(bytes(SPKI_MODE_BYTES))
+            + _octet_string(struct.pack(">IQ", SPKI_ATTRIBUTE_HEADER, bits))
+        )
+        mac = _crypto.hmac("sha256", self._spki_mac, spki + trailer)
+        return spki + trailer + _octet_string(mac)
+
+    def open_public_key(self, blob: bytes) -> OpenedPublicKey:
+        """Split a public key object into its SPKI and checked trailer.
+
+        A plain SPKI (nothing after the DER) opens with ``maced=False``.
+        """
+        end = spki_length(blob)
+        spki, trailer = blob[:end], blob[end:]
+        if not trailer:
+            return OpenedPublicKey(spki=spki, bits=0, maced=False)
+        if len(trailer) != SPKI_TRAILER_BYTES:
+            raise BlobError(
+                BlobFault.MALFORMED, f"a MACed SPKI trailer is {SPKI_TRAILER_BYTES} bytes"
+            )
+        fields = []
+        offset = 0
+        for size in (WKID_BYTES, SESSION_BYTES, SPKI_SALT_BYTES, SPKI_MODE_BYTES, 12, MAC_BYTES):
+            if trailer[offset] != 0x04 or trailer[offset + 1] != size:
+                raise BlobError(BlobFault.MALFORMED, "malformed MACed SPKI trailer")
+            fields.append(trailer[offset + 2 : offset + 2 + size])
+            offset += 2 + size
+        wkid, session, _salt, _mode, attribute_field, mac = fields
+        if wkid != self.wkid:
+            raise BlobError(
+                BlobFault.WKID_MISMATCH,
+                f"public key WKID {wkid.hex()} is not the current master key's {self.wkid.hex()}",
+            )
+        expected = _crypto.hmac("sha256", self._spki_mac, blob[: -(2 + MAC_BYTES)])
+        if not _hmac.compare_digest(expected, mac):
+            raise BlobError(BlobFault.MAC_MISMATCH, "the public key's MAC does not match")
+        header, bits = struct.unpack(">IQ", attribute_field)
+        if header != SPKI_ATTRIBUTE_HEADER:
+            raise BlobError(BlobFault.MALFORMED, f"unknown SPKI attribute header {header:#x}")
+        return OpenedPublicKey(spki=spki, bits=bits, maced=True)

@@ -1,0 +1,889 @@
+"""The EP11 verbs.
+
+``Engine`` is the HSM domain: every method takes and returns bytes and plain Python values,
+raises ``PKCS11Error`` on failure, and keeps no state between calls apart from a cache of
+opened key blobs (blobs are immutable, so a cached entry is valid for as long as the blob).
+The GREP11 servicer calls exactly these methods; applications may call them in-process.
+"""
+
+import enum
+import struct
+import threading
+from collections import OrderedDict
+from typing import Dict, Iterable, List, Optional
+
+from . import _crypto
+from .attributes import (
+    ATTRIBUTES,
+    BLOB_BITS,
+    Kind,
+    attributes_from_bits,
+    blob_bits,
+    decode_attributes,
+    default_attributes,
+    encode_attributes,
+    normalize_template,
+)
+from .blobs import BlobError, BlobFault, Sealer
+from .constants import CKA, CKK, CKM, CKO, CKR
+from .errors import PKCS11Error
+from .keys import CURVE_BY_OPENSSL_NAME, Key, curve_from_params, secret_checksum
+from .masterkey import MasterKey
+from .mechanisms import (
+    MECHANISM_ROWS,
+    MECHANISMS,
+    Function,
+    MechanismSpec,
+    decode_parameter,
+    encode_parameter,
+    lookup,
+)
+from .types import KeyPair, KeyResult, Mechanism, MechanismInfo, UpdateResult
+
+MAX_RANDOM_BYTES = 1_000_000
+RSA_MIN_BITS, RSA_MAX_BITS, RSA_BITS_STEP = 512, 4096, 256
+RSA_MIN_PUBLIC_EXPONENT = 17
+AES_KEY_LENGTHS = (16, 24, 32)
+GENERIC_SECRET_MAX_BYTES = 256
+KEY_CACHE_ENTRIES = 4096
+
+PKEY_KEY_TYPES = {"RSA": CKK.RSA, "EC": CKK.EC}
+
+
+class Role(enum.Enum):
+    """What a blob is used as; it selects the CKR code when the blob does not open."""
+
+    KEY = CKR.KEY_HANDLE_INVALID
+    WRAPPING_KEY = CKR.WRAPPING_KEY_HANDLE_INVALID
+    UNWRAPPING_KEY = CKR.UNWRAPPING_KEY_HANDLE_INVALID
+    OBJECT = CKR.OBJECT_HANDLE_INVALID
+
+
+TYPE_INCONSISTENT = {
+    Role.KEY: CKR.KEY_TYPE_INCONSISTENT,
+    Role.OBJECT: CKR.KEY_TYPE_INCONSISTENT,
+    Role.WRAPPING_KEY: CKR.WRAPPING_KEY_TYPE_INCONSISTENT,
+    Role.UNWRAPPING_KEY: CKR.UNWRAPPING_KEY_TYPE_INCONSISTENT,
+}
+
+# The usage attribute each function needs, and the class an asymmetric key must have for it.
+USAGE = {
+    Function.ENCRYPT: (CKA.ENCRYPT, CKO.PUBLIC_KEY),
+    Function.DECRYPT: (CKA.DECRYPT, CKO.PRIVATE_KEY),
+    Function.SIGN: (CKA.SIGN, CKO.PRIVATE_KEY),
+    Function.VERIFY: (CKA.VERIFY, CKO.PUBLIC_KEY),
+    Function.WRAP: (CKA.WRAP, CKO.PUBLIC_KEY),
+    Function.UNWRAP: (CKA.UNWRAP, CKO.PRIVATE_KEY),
+    Function.DERIVE: (CKA.DERIVE, CKO.PRIVATE_KEY),
+}
+
+
+class Operation(enum.IntEnum):
+    """The operation a state blob belongs to."""
+
+    DIGEST = 1
+    ENCRYPT = 2
+    DECRYPT = 3
+    SIGN = 4
+    VERIFY = 5
+
+
+OPERATION_FUNCTION = {
+    Operation.DIGEST: Function.DIGEST,
+    Operation.ENCRYPT: Function.ENCRYPT,
+    Operation.DECRYPT: Function.DECRYPT,
+    Operation.SIGN: Function.SIGN,
+    Operation.VERIFY: Function.VERIFY,
+}
+
+_STATE_HEADER = struct.Struct(">BBQ")
+_STATE_UPDATED = 0x1
+
+
+def _pack_fields(*fields: bytes) -> bytes:
+    return b"".join(struct.pack(">I", len(field)) + field for field in fields)
+
+
+def _unpack_fields(data: bytes, offset: int, count: int) -> List[bytes]:
+    fields = []
+    for _ in range(count):
+        (length,) = struct.unpack_from(">I", data, offset)
+        offset += 4
+        field = data[offset : offset + length]
+        if len(field) != length:
+            raise ValueError("truncated field")
+        fields.append(field)
+        offset += length
+    if offset != len(data):
+        raise ValueError("trailing bytes")
+    return fields
+
+
+class _State:
+    """An opened state blob."""
+
+    __slots__ = ("operation", "spec", "parameter", "key", "key_blob", "context", "updated")
+
+    def __init__(self, operation, spec, parameter, key, key_blob, context, updated):
+        self.operation = operation
+        self.spec = spec
+        self.parameter = parameter
+        self.key = key
+        self.key_blob = key_blob
+        self.context = context
+        self.updated = updated
+
+
+class Engine:
+    """An emulated EP11 domain holding one master (wrapping) key."""
+
+    def __init__(self, master_key: MasterKey, key_cache_entries: int = KEY_CACHE_ENTRIES):
+        self._sealer = Sealer(master_key)
+        self.wkid = master_key.wkid
+        self._cache: "OrderedDict[bytes, Key]" = OrderedDict()
+        self._cache_limit = key_cache_entries
+        self._cache_lock = threading.Lock()
+
+    # --- opening and sealing objects
+
+    def _open(self, blob: Optional[bytes], role: Role) -> Key:
+        if not blob:
+            raise PKCS11Error(role.value, "no key blob was given")
+        blob = bytes(blob)
+        with self._cache_lock:
+            key = self._cache.get(blob)
+            if key is not None:
+                self._cache.move_to_end(blob)
+                return key
+        try:
+            key = self._open_uncached(blob)
+        except BlobError as error:
+            code = CKR.IBM_WKID_MISMATCH if error.fault is BlobFault.WKID_MISMATCH else role.value
+            raise PKCS11Error(code, str(error)) from None
+        except (ValueError, struct.error, _crypto.CryptoError):
+            raise PKCS11Error(role.value, "the key blob is malformed") from None
+        with self._cache_lock:
+            self._cache[blob] = key
+            if len(self._cache) > self._cache_limit:
+                self._cache.popitem(last=False)
+        return key
+
+    def _open_uncached(self, blob: bytes) -> Key:
+        # An EP11 session id never starts with 0x30, so a leading DER SEQUENCE is an SPKI.
+        if blob[0] == 0x30:
+            opened = self._sealer.open_public_key(blob)
+            pkey = _crypto.PKey.from_spki(opened.spki)
+            key_type = PKEY_KEY_TYPES[pkey.key_type]
+            if opened.maced:
+                attributes = dict(attributes_from_bits(opened.bits))
+            else:
+                # A plain SPKI (from a certificate, say) is good for verification only.
+                attributes = {flag: False for flag in BLOB_BITS}
+                attributes[CKA.VERIFY] = True
+            attributes.update({CKA.CLASS: CKO.PUBLIC_KEY, CKA.KEY_TYPE: key_type})
+            attributes.update(_public_properties(pkey))
+            return Key(
+                CKO.PUBLIC_KEY, key_type, attributes, opened.spki, blob, opened.maced, pkey
+            )
+        opened = self._sealer.open_key(blob)
+        (length,) = struct.unpack_from(">I", opened.payload, 0)
+        value = opened.payload[4 : 4 + length]
+        if len(value) != length:
+            raise ValueError("truncated key value")
+        attributes = decode_attributes(opened.payload[4 + length :])
+        return Key(attributes[CKA.CLASS], attributes[CKA.KEY_TYPE], attributes, value, blob)
+
+    def _seal_key(self, attributes: dict, value: bytes) -> bytes:
+        payload = struct.pack(">I", len(value)) + value + encode_attributes(attributes)
+        return self._sealer.seal_key(payload, blob_bits(attributes))
+
+    def _seal_public(self, spki: bytes, attributes: dict) -> bytes:
+        return self._sealer.seal_public_key(spki, blob_bits(attributes))
+
+    def _checked_key(self, blob, role: Role, spec: MechanismSpec, function: Function) -> Key:
+        """Open a key and check its type, class and usage attribute against the mechanism."""
+        key = self._open(blob, role)
+        if key.key_type not in spec.key_types:
+            raise PKCS11Error(
+                TYPE_INCONSISTENT[role],
+                f"{CKM(spec.mechanism).name} does not take a key of type {key.key_type:#x}",
+            )
+        usage, asymmetric_class = USAGE[function]
+        scheme = spec.sign or spec.cipher
+        expected_class = asymmetric_class if scheme and scheme.asymmetric else CKO.SECRET_KEY
+        if key.object_class != expected_class:
+            raise PKCS11Error(
+                TYPE_INCONSISTENT[role],
+                f"{function.name.lower()} with {CKM(spec.mechanism).name} needs a "
+                f"{CKO(expected_class).name} key, got {CKO(key.object_class).name}",
+            )
+        if not key.attributes.get(usage, False):
+            raise PKCS11Error(
+                CKR.KEY_FUNCTION_NOT_PERMITTED,
+                f"the key's {CKA(usage).name} attribute is FALSE"
+                + ("" if key.maced else " (a plain SPKI can only verify)"),
+            )
+        return key
+
+    # --- state blobs
+
+    def _new_state(self, operation, spec, parameter, key_blob, context, updated=False) -> bytes:
+        header = _STATE_HEADER.pack(
+            operation, _STATE_UPDATED if updated else 0, spec.mechanism
+        )
+        payload = header + _pack_fields(encode_parameter(parameter), key_blob or b"", context)
+        return self._sealer.seal_state(payload)
+
+    def _load_state(self, state: bytes, operation: Operation) -> _State:
+        if not state:
+            raise PKCS11Error(CKR.OPERATION_NOT_INITIALIZED, "no state blob was given")
+        try:
+            opened = self._sealer.open_state(bytes(state))
+        except BlobError as error:
+            code = (
+                CKR.IBM_WKID_MISMATCH
+                if error.fault is BlobFault.WKID_MISMATCH
+                else CKR.SAVED_STATE_INVALID
+            )
+            raise PKCS11Error(code, str(error)) from None
+        try:
+            found, flags, mechanism = _STATE_HEADER.unpack_from(opened.payload, 0)
+            parameter_bytes, key_blob, context = _unpack_fields(
+                opened.payload, _STATE_HEADER.size, 3
+            )
+            parameter = decode_parameter(parameter_bytes)
+        except (ValueError, struct.error):
+            raise PKCS11Error(CKR.SAVED_STATE_INVALID, "the state blob is malformed") from None
+        if found != operation:
+            raise PKCS11Error(
+                CKR.OPERATION_NOT_INITIALIZED,
+                f"the state belongs to a {Operation(found).name.lower()} operation, "
+                f"not {operation.name.lower()}",
+            )
+        spec = MECHANISMS[mechanism]
+        key = self._open(key_blob, Role.KEY) if key_blob else None
+        return _State(
+            operation, spec, parameter, key, key_blob, context, bool(flags & _STATE_UPDATED)
+        )
+
+    @staticmethod
+    def _require_fresh(state: _State, call: str) -> None:
+        if state.updated:
+            raise PKCS11Error(
+                CKR.OPERATION_ACTIVE,
+                f"{call} must follow the Init call directly; use the Final call after Update",
+            )
+
+    @staticmethod
+    def _require_multi_part(state: _State) -> None:
+        if state.spec.single_part:
+            raise PKCS11Error(
+                CKR.MECHANISM_INVALID,
+                f"{CKM(state.spec.mechanism).name} is single-part only",
+            )
+
+    def _updated_state(self, state: _State, context: bytes) -> bytes:
+        return self._new_state(
+            state.operation, state.spec, state.parameter, state.key_blob, context, updated=True
+        )
+
+    # --- random and digest
+
+    def generate_random(self, length: int) -> bytes:
+        """Return ``length`` random bytes (1 to 1,000,000, as HPCS allows)."""
+        if not 1 <= length <= MAX_RANDOM_BYTES:
+            raise PKCS11Error(
+                CKR.ARGUMENTS_BAD,
+                f"GenerateRandom takes 1 to {MAX_RANDOM_BYTES} bytes, got {length}",
+            )
+        return _crypto.random_bytes(length)
+
+    def digest_init(self, mechanism: Mechanism) -> bytes:
+        spec = lookup(mechanism.mechanism, Function.DIGEST)
+        parameter = spec.parameter(mechanism.parameter)
+        return self._new_state(Operation.DIGEST, spec, parameter, b"", spec.digest.start())
+
+    def digest(self, state: bytes, data: bytes) -> bytes:
+        loaded = self._load_state(state, Operation.DIGEST)
+        self._require_fresh(loaded, "Digest")
+        _reject_empty(data, "Digest")
+        return loaded.spec.digest.once(data)
+
+    def digest_update(self, state: bytes, data: bytes) -> bytes:
+        loaded = self._load_state(state, Operation.DIGEST)
+        _reject_empty(data, "DigestUpdate")
+        context = loaded.spec.digest.update(loaded.context, data)
+        return self._updated_state(loaded, context)
+
+    def digest_key(self, state: bytes, key: bytes) -> bytes:
+        """Feed the value of a secret key with CKA_IBM_USE_AS_DATA into a digest."""
+        loaded = self._load_state(state, Operation.DIGEST)
+        opened = self._open(key, Role.KEY)
+        if opened.object_class != CKO.SECRET_KEY or not opened.attributes.get(
+            CKA.IBM_USE_AS_DATA
+        ):
+            raise PKCS11Error(
+                CKR.KEY_INDIGESTIBLE, "only secret keys with CKA_IBM_USE_AS_DATA can be digested"
+            )
+        context = loaded.spec.digest.update(loaded.context, opened.value)
+        return self._updated_state(loaded, context)
+
+    def digest_final(self, state: bytes) -> bytes:
+        loaded = self._load_state(state, Operation.DIGEST)
+        return loaded.spec.digest.final(loaded.context)
+
+    def digest_single(self, mechanism: Mechanism, data: bytes) -> bytes:
+        spec = lookup(mechanism.mechanism, Function.DIGEST)
+        spec.parameter(mechanism.parameter)
+        return spec.digest.once(data)
+
+    # --- encryption and decryption
+
+    def _crypt_init(self, operation, mechanism, key) -> bytes:
+        function = OPERATION_FUNCTION[operation]
+        spec = lookup(mechanism.mechanism, function)
+        parameter = spec.parameter(mechanism.parameter)
+        self._checked_key(key, Role.KEY, spec, function)
+        return self._new_state(operation, spec, parameter, key, spec.cipher.start(parameter))
+
+    def _crypt_update(self, operation, state, data) -> UpdateResult:
+        loaded = self._load_state(state, operation)
+        self._require_multi_part(loaded)
+        encrypt = operation is Operation.ENCRYPT
+        context, output = loaded.spec.cipher.update(loaded.key, loaded.context, data, encrypt)
+        return UpdateResult(self._updated_state(loaded, context), output)
+
+    def _crypt_final(self, operation, state) -> bytes:
+        loaded = self._load_state(state, operation)
+        self._require_multi_part(loaded)
+        encrypt = operation is Operation.ENCRYPT
+        return loaded.spec.cipher.final(loaded.key, loaded.context, encrypt)
+
+    def encrypt_init(self, mechanism: Mechanism, key: bytes) -> bytes:
+        return self._crypt_init(Operation.ENCRYPT, mechanism, key)
+
+    def decrypt_init(self, mechanism: Mechanism, key: bytes) -> bytes:
+        return self._crypt_init(Operation.DECRYPT, mechanism, key)
+
+    def encrypt_update(self, state: bytes, data: bytes) -> UpdateResult:
+        return self._crypt_update(Operation.ENCRYPT, state, data)
+
+    def decrypt_update(self, state: bytes, data: bytes) -> UpdateResult:
+        return self._crypt_update(Operation.DECRYPT, state, data)
+
+    def encrypt_final(self, state: bytes) -> bytes:
+        return self._crypt_final(Operation.ENCRYPT, state)
+
+    def decrypt_final(self, state: bytes) -> bytes:
+        return self._crypt_final(Operation.DECRYPT, state)
+
+    def encrypt(self, state: bytes, data: bytes) -> bytes:
+        loaded = self._load_state(state, Operation.ENCRYPT)
+        self._require_fresh(loaded, "Encrypt")
+        return loaded.spec.cipher.encrypt_once(loaded.key, loaded.parameter, data)
+
+    def decrypt(self, state: bytes, data: bytes) -> bytes:
+        loaded = self._load_state(state, Operation.DECRYPT)
+        self._require_fresh(loaded, "Decrypt")
+        return loaded.spec.cipher.decrypt_once(loaded.key, loaded.parameter, data)
+
+    def encrypt_single(self, mechanism: Mechanism, key: bytes, data: bytes) -> bytes:
+        spec = lookup(mechanism.mechanism, Function.ENCRYPT)
+        parameter = spec.parameter(mechanism.parameter)
+        opened = self._checked_key(key, Role.KEY, spec, Function.ENCRYPT)
+        return spec.cipher.encrypt_once(opened, parameter, data)
+
+    def decrypt_single(self, mechanism: Mechanism, key: bytes, data: bytes) -> bytes:
+        spec = lookup(mechanism.mechanism, Function.DECRYPT)
+        parameter = spec.parameter(mechanism.parameter)
+        opened = self._checked_key(key, Role.KEY, spec, Function.DECRYPT)
+        return spec.cipher.decrypt_once(opened, parameter, data)
+
+    def reencrypt_single(
+        self,
+        decrypt_mechanism: Mechanism,
+        encrypt_mechanism: Mechanism,
+        decrypt_key: bytes,
+        encrypt_key: bytes,
+        data: bytes,
+    ) -> bytes:
+        """Decrypt under one key and encrypt under another; the plaintext never leaves."""
+        decrypt_spec = lookup(decrypt_mechanism.mechanism, Function.DECRYPT)
+        encrypt_spec = lookup(encrypt_mechanism.mechanism, Function.ENCRYPT)
+        decrypt_parameter = decrypt_spec.parameter(decrypt_mechanism.parameter)
+        encrypt_parameter = encrypt_spec.parameter(encrypt_mechanism.parameter)
+        source = self._checked_key(decrypt_key, Role.KEY, decrypt_spec, Function.DECRYPT)
+        target = self._checked_key(encrypt_key, Role.KEY, encrypt_spec, Function.ENCRYPT)
+        plain = decrypt_spec.cipher.decrypt_once(source, decrypt_parameter, data)
+        return encrypt_spec.cipher.encrypt_once(target, encrypt_parameter, plain)
+
+    # --- signatures
+
+    def _sign_init(self, operation, mechanism, key) -> bytes:
+        function = OPERATION_FUNCTION[operation]
+        spec = lookup(mechanism.mechanism, function)
+        parameter = spec.parameter(mechanism.parameter)
+        opened = self._checked_key(key, Role.KEY, spec, function)
+        context = spec.sign.start(opened, parameter)
+        return self._new_state(operation, spec, parameter, key, context)
+
+    def _sign_update(self, operation, state, data) -> bytes:
+        loaded = self._load_state(state, operation)
+        self._require_multi_part(loaded)
+        context = loaded.spec.sign.update(loaded.key, loaded.context, data)
+        return self._updated_state(loaded, context)
+
+    def sign_init(self, mechanism: Mechanism, key: bytes) -> bytes:
+        return self._sign_init(Operation.SIGN, mechanism, key)
+
+    def verify_init(self, mechanism: Mechanism, key: bytes) -> bytes:
+        return self._sign_init(Operation.VERIFY, mechanism, key)
+
+    def sign_update(self, state: bytes, data: bytes) -> bytes:
+        return self._sign_update(Operation.SIGN, state, data)
+
+    def verify_update(self, state: bytes, data: bytes) -> bytes:
+        return self._sign_update(Operation.VERIFY, state, data)
+
+    def sign_final(self, state: bytes) -> bytes:
+        loaded = self._load_state(state, Operation.SIGN)
+        self._require_multi_part(loaded)
+        return loaded.spec.sign.sign_final(loaded.key, loaded.parameter, loaded.context)
+
+    def verify_final(self, state: bytes, signature: bytes) -> None:
+        loaded = self._load_state(state, Operation.VERIFY)
+        self._require_multi_part(loaded)
+        loaded.spec.sign.verify_final(loaded.key, loaded.parameter, loaded.context, signature)
+
+    def sign(self, state: bytes, data: bytes) -> bytes:
+        loaded = self._load_state(state, Operation.SIGN)
+        self._require_fresh(loaded, "Sign")
+        return loaded.spec.sign.sign_once(loaded.key, loaded.parameter, data)
+
+    def verify(self, state: bytes, data: bytes, signature: bytes) -> None:
+        loaded = self._load_state(state, Operation.VERIFY)
+        self._require_fresh(loaded, "Verify")
+        loaded.spec.sign.verify_once(loaded.key, loaded.parameter, data, signature)
+
+    def sign_single(self, mechanism: Mechanism, key: bytes, data: bytes) -> bytes:
+        spec = lookup(mechanism.mechanism, Function.SIGN)
+        parameter = spec.parameter(mechanism.parameter)
+        opened = self._checked_key(key, Role.KEY, spec, Function.SIGN)
+        return spec.sign.sign_once(opened, parameter, data)
+
+    def verify_single(
+        self, mechanism: Mechanism, key: bytes, data: bytes, signature: bytes
+    ) -> None:
+        spec = lookup(mechanism.mechanism, Function.VERIFY)
+        parameter = spec.parameter(mechanism.parameter)
+        opened = self._checked_key(key, Role.KEY, spec, Function.VERIFY)
+        spec.sign.verify_once(opened, parameter, data, signature)
+
+    # --- key generation
+
+    def generate_key(self, mechanism: Mechanism, template: dict) -> KeyResult:
+        spec = lookup(mechanism.mechanism, Function.GENERATE)
+        spec.parameter(mechanism.parameter)
+        attributes = normalize_template(template)
+        key_type = spec.generator.key_type
+        _check_class_and_type(attributes, CKO.SECRET_KEY, key_type, "key template")
+        length = attributes.get(CKA.VALUE_LEN)
+        if length is None:
+            raise PKCS11Error(CKR.TEMPLATE_INCOMPLETE, "CKA_VALUE_LEN is required")
+        if key_type == CKK.AES and length not in AES_KEY_LENGTHS:
+            raise PKCS11Error(CKR.KEY_SIZE_RANGE, f"AES keys are 16, 24 or 32 bytes, not {length}")
+        if key_type == CKK.GENERIC_SECRET and not 1 <= length <= GENERIC_SECRET_MAX_BYTES:
+            raise PKCS11Error(
+                CKR.KEY_SIZE_RANGE,
+                f"generic secret keys are 1 to {GENERIC_SECRET_MAX_BYTES} bytes, not {length}",
+            )
+        value = _crypto.random_bytes(length)
+        attributes = _new_key_attributes(
+            CKO.SECRET_KEY, key_type, attributes, spec.mechanism, local=True
+        )
+        attributes[CKA.VALUE_LEN] = length
+        blob = self._seal_key(attributes, value)
+        return KeyResult(blob, secret_checksum(key_type, value), _describe(attributes))
+
+    def generate_key_pair(
+        self, mechanism: Mechanism, public_template: dict, private_template: dict
+    ) -> KeyPair:
+        spec = lookup(mechanism.mechanism, Function.GENERATE_KEY_PAIR)
+        spec.parameter(mechanism.parameter)
+        public = normalize_template(public_template)
+        private = normalize_template(private_template)
+        key_type = spec.generator.key_type
+        _check_class_and_type(public, CKO.PUBLIC_KEY, key_type, "public key template")
+        _check_class_and_type(private, CKO.PRIVATE_KEY, key_type, "private key template")
+        if key_type == CKK.RSA:
+            pkey = _generate_rsa(public, private)
+        else:
+            pkey = _generate_ec(public, private)
+        properties = _public_properties(pkey)
+        private_attributes = _new_key_attributes(
+            CKO.PRIVATE_KEY, key_type, private, spec.mechanism, local=True
+        )
+        private_attributes.update(properties)
+        public_attributes = default_attributes(CKO.PUBLIC_KEY)
+        public_attributes.update(public)
+        public_attributes.update({CKA.CLASS: CKO.PUBLIC_KEY, CKA.KEY_TYPE: key_type})
+        public_attributes.update(properties)
+        private_blob = self._seal_key(private_attributes, pkey.pkcs8())
+        public_blob = self._seal_public(pkey.spki(), public_attributes)
+        return KeyPair(
+            private_blob,
+            public_blob,
+            _describe(private_attributes),
+            _describe(public_attributes),
+        )
+
+    # --- wrapping
+
+    def wrap_key(
+        self,
+        mechanism: Mechanism,
+        key: bytes,
+        kek: bytes,
+        mac_key: Optional[bytes] = None,
+    ) -> bytes:
+        """Encrypt an extractable key under a key-encryption key.
+
+        Secret keys are wrapped as their raw value, private keys as DER PKCS #8.
+        """
+        spec = lookup(mechanism.mechanism, Function.WRAP)
+        parameter = spec.parameter(mechanism.parameter)
+        wrapping_key = self._checked_key(kek, Role.WRAPPING_KEY, spec, Function.WRAP)
+        target = self._open(key, Role.KEY)
+        if target.object_class == CKO.PUBLIC_KEY:
+            raise PKCS11Error(CKR.KEY_NOT_WRAPPABLE, "public keys are not wrapped")
+        if not target.attributes.get(CKA.EXTRACTABLE, False):
+            raise PKCS11Error(CKR.KEY_UNEXTRACTABLE, "the key's CKA_EXTRACTABLE is FALSE")
+        try:
+            return spec.cipher.encrypt_once(wrapping_key, parameter, target.value)
+        except PKCS11Error as error:
+            if error.code == CKR.DATA_LEN_RANGE:
+                raise PKCS11Error(
+                    CKR.KEY_SIZE_RANGE,
+                    f"a {len(target.value)}-byte key cannot be wrapped with "
+                    f"{CKM(spec.mechanism).name} under this key",
+                ) from None
+            raise
+
+    def unwrap_key(
+        self,
+        mechanism: Mechanism,
+        wrapped: bytes,
+        kek: bytes,
+        template: dict,
+        mac_key: Optional[bytes] = None,
+    ) -> KeyResult:
+        """Decrypt a wrapped key and seal it as a new blob with the template's attributes."""
+        spec = lookup(mechanism.mechanism, Function.UNWRAP)
+        parameter = spec.parameter(mechanism.parameter)
+        attributes = normalize_template(template)
+        if spec.transport is not None:
+            return self._import_public_key(wrapped, attributes)
+        unwrapping_key = self._checked_key(kek, Role.UNWRAPPING_KEY, spec, Function.UNWRAP)
+        object_class = attributes.get(CKA.CLASS)
+        key_type = attributes.get(CKA.KEY_TYPE)
+        if object_class is None or key_type is None:
+            raise PKCS11Error(
+                CKR.TEMPLATE_INCOMPLETE, "UnwrapKey needs CKA_CLASS and CKA_KEY_TYPE"
+            )
+        try:
+            value = spec.cipher.decrypt_once(unwrapping_key, parameter, bytes(wrapped))
+        except PKCS11Error as error:
+            code = {
+                CKR.ENCRYPTED_DATA_LEN_RANGE: CKR.WRAPPED_KEY_LEN_RANGE,
+                CKR.ENCRYPTED_DATA_INVALID: CKR.WRAPPED_KEY_INVALID,
+            }.get(error.code, error.code)
+            raise PKCS11Error(code, error.detail) from None
+        padded = spec.cipher.single_part or getattr(spec.cipher, "pad", False)
+        if object_class == CKO.SECRET_KEY:
+            value = _unwrapped_secret(key_type, value, attributes, padded)
+            attributes = _new_key_attributes(
+                CKO.SECRET_KEY, key_type, attributes, None, local=False
+            )
+            attributes[CKA.VALUE_LEN] = len(value)
+            blob = self._seal_key(attributes, value)
+            return KeyResult(blob, secret_checksum(key_type, value), _describe(attributes))
+        if object_class == CKO.PRIVATE_KEY:
+            pkey = _unwrapped_private_key(key_type, value)
+            attributes = _new_key_attributes(
+                CKO.PRIVATE_KEY, key_type, attributes, None, local=False
+            )
+            attributes.update(_public_properties(pkey))
+            blob = self._seal_key(attributes, pkey.pkcs8())
+            # NOTE: EP11 documents no checksum output for unwrapped private keys; we return none.
+            return KeyResult(blob, b"", _describe(attributes))
+        raise PKCS11Error(
+            CKR.TEMPLATE_INCONSISTENT,
+            f"cannot unwrap an object of class {object_class:#x}; public keys are imported "
+            "with CKM_IBM_TRANSPORTKEY",
+        )
+
+    def _import_public_key(self, spki: bytes, template: dict) -> KeyResult:
+        """CKM_IBM_TRANSPORTKEY: turn a plain SPKI into a MACed SPKI; the KEK is ignored."""
+        for type_ in template:
+            if type_ not in (CKA.CLASS, CKA.KEY_TYPE) and ATTRIBUTES[type_].kind is not Kind.BOOL:
+                raise PKCS11Error(
+                    CKR.TEMPLATE_INCONSISTENT,
+                    f"CKM_IBM_TRANSPORTKEY takes Boolean attributes only, not {CKA(type_).name}",
+                )
+        try:
+            pkey = _crypto.PKey.from_spki(bytes(spki))
+        except _crypto.CryptoError:
+            raise PKCS11Error(
+                CKR.WRAPPED_KEY_INVALID, "the wrapped data is not a DER SubjectPublicKeyInfo"
+            ) from None
+        key_type = PKEY_KEY_TYPES[pkey.key_type]
+        _check_class_and_type(template, CKO.PUBLIC_KEY, key_type, "template")
+        if pkey.curve is not None and pkey.curve not in CURVE_BY_OPENSSL_NAME:
+            raise PKCS11Error(CKR.CURVE_NOT_SUPPORTED, f"curve {pkey.curve} is not supported")
+        attributes = default_attributes(CKO.PUBLIC_KEY)
+        attributes.update(template)
+        attributes.update({CKA.CLASS: CKO.PUBLIC_KEY, CKA.KEY_TYPE: key_type})
+        attributes.update(_public_properties(pkey))
+        spki_der = pkey.spki()
+        blob = self._seal_public(spki_der, attributes)
+        checksum = spki_der + pkey.bits.to_bytes(4, "big")
+        return KeyResult(blob, checksum, _describe(attributes))
+
+    def derive_key(
+        self, mechanism: Mechanism, base_key: bytes, data: bytes, template: dict
+    ) -> KeyResult:
+        lookup(mechanism.mechanism, Function.DERIVE)
+        # TODO: no derivation mechanism is in the table yet, so lookup() above always raises.
+        raise PKCS11Error(CKR.MECHANISM_INVALID, "no derivation mechanism is supported")
+
+    # --- mechanisms
+
+    def get_mechanism_list(self) -> List[int]:
+        return [int(row.mechanism) for row in MECHANISM_ROWS]
+
+    def get_mechanism_info(self, mechanism: int) -> MechanismInfo:
+        spec = MECHANISMS.get(mechanism)
+        if spec is None:
+            raise PKCS11Error(CKR.MECHANISM_INVALID, f"mechanism {mechanism:#x} is not supported")
+        return spec.info()
+
+    # --- attributes
+
+    def get_attribute_value(self, obj: bytes, types: Iterable[int]) -> Dict[int, object]:
+        """Read attributes of a key blob or public key; key values are never returned."""
+        key = self._open(obj, Role.OBJECT)
+        values = {}
+        for type_ in types:
+            values[int(type_)] = self._attribute(key, int(type_))
+        return values
+
+    def _attribute(self, key: Key, type_: int):
+        secret_or_private = key.object_class != CKO.PUBLIC_KEY
+        if type_ == CKA.VALUE and secret_or_private:
+            raise PKCS11Error(CKR.ATTRIBUTE_SENSITIVE, "key values never leave the HSM")
+        if type_ in key.attributes:
+            return key.attributes[type_]
+        if type_ == CKA.GREP11_WKID and secret_or_private:
+            return key.blob[32:48]
+        if type_ == CKA.CHECK_VALUE and key.object_class == CKO.SECRET_KEY:
+            return secret_checksum(key.key_type, key.value)[:3]
+        if type_ == CKA.PUBLIC_KEY_INFO and key.object_class != CKO.SECRET_KEY:
+            return key.pkey.spki()
+        if type_ == CKA.IBM_MACED_PUBLIC_KEY_INFO and key.object_class == CKO.PRIVATE_KEY:
+            public_attributes = default_attributes(CKO.PUBLIC_KEY)
+            return self._seal_public(key.pkey.spki(), public_attributes)
+        if type_ == CKA.MODULUS and key.key_type == CKK.RSA:
+            return key.pkey.modulus
+        if type_ == CKA.EC_POINT and key.key_type == CKK.EC:
+            point = key.pkey.ec_point
+            return bytes((0x04, len(point))) + point
+        raise PKCS11Error(
+            CKR.ATTRIBUTE_TYPE_INVALID, f"attribute {type_:#x} is not available for this object"
+        )
+
+    def set_attribute_value(self, obj: bytes, attributes: dict) -> bytes:
+        """Change Boolean attributes under the EP11 one-way rules; return the new object."""
+        key = self._open(obj, Role.OBJECT)
+        changes = normalize_template(attributes)
+        if key.object_class == CKO.PUBLIC_KEY and not key.maced:
+            raise PKCS11Error(CKR.OBJECT_HANDLE_INVALID, "a plain SPKI carries no attributes")
+        if changes and not key.attributes.get(CKA.MODIFIABLE, True):
+            raise PKCS11Error(CKR.ACTION_PROHIBITED, "the key's CKA_MODIFIABLE is FALSE")
+        updated = dict(key.attributes)
+        for type_, value in changes.items():
+            spec = ATTRIBUTES[type_]
+            if spec.blob_bit is None:
+                raise PKCS11Error(
+                    CKR.ATTRIBUTE_READ_ONLY, f"{CKA(type_).name} cannot be changed"
+                )
+            current = bool(updated.get(type_, False))
+            if value == current:
+                continue
+            allowed = spec.can_set if value else spec.can_clear
+            if value and updated.get(CKA.IBM_RESTRICTABLE):
+                allowed = False
+            if not allowed:
+                direction = "TRUE" if value else "FALSE"
+                raise PKCS11Error(
+                    CKR.ATTRIBUTE_READ_ONLY, f"{CKA(type_).name} cannot be set to {direction}"
+                )
+            updated[type_] = value
+        if key.object_class == CKO.PUBLIC_KEY:
+            return self._seal_public(key.value, updated)
+        return self._seal_key(updated, key.value)
+
+    # --- sessions and master keys
+
+    def login(self, store_id: bytes, pin: bytes) -> bytes:
+        # TODO: login sessions and session-bound blobs are not implemented.
+        raise PKCS11Error(CKR.FUNCTION_NOT_SUPPORTED, "Login is not implemented yet")
+
+    def logout(self) -> None:
+        # TODO: login sessions and session-bound blobs are not implemented.
+        raise PKCS11Error(CKR.FUNCTION_NOT_SUPPORTED, "Logout is not implemented yet")
+
+    def rewrap_key_blob(self, blob: bytes) -> bytes:
+        """Reseal a blob under the committed new master key."""
+        self._open(blob, Role.KEY)
+        # TODO: master key rotation is not implemented, so a new master key is never committed.
+        raise PKCS11Error(CKR.IBM_WK_NOT_INITIALIZED, "no new master key is committed")
+
+
+# --- helpers of the verbs
+
+
+def _reject_empty(data: bytes, call: str) -> None:
+    if not data:
+        raise PKCS11Error(CKR.ARGUMENTS_BAD, f"{call} needs at least one byte of data")
+
+
+def _check_class_and_type(template, object_class, key_type, what) -> None:
+    found_class = template.get(CKA.CLASS, object_class)
+    if found_class != object_class:
+        raise PKCS11Error(
+            CKR.TEMPLATE_INCONSISTENT,
+            f"the {what} names class {found_class:#x}, expected {CKO(object_class).name}",
+        )
+    found_type = template.get(CKA.KEY_TYPE, key_type)
+    compatible = {key_type}
+    if key_type == CKK.GENERIC_SECRET:
+        compatible |= {CKK.SHA_1_HMAC, CKK.SHA224_HMAC, CKK.SHA256_HMAC, CKK.SHA384_HMAC,
+                       CKK.SHA512_HMAC}
+    if found_type not in compatible:
+        raise PKCS11Error(
+            CKR.TEMPLATE_INCONSISTENT,
+            f"the {what} names key type {found_type:#x}, expected {CKK(key_type).name}",
+        )
+
+
+def _new_key_attributes(object_class, key_type, template, mechanism, local) -> dict:
+    """Combine defaults, the template and the attributes only the HSM sets."""
+    attributes = default_attributes(object_class)
+    attributes.update(template)
+    attributes.update(
+        {
+            CKA.CLASS: object_class,
+            CKA.KEY_TYPE: key_type,
+            CKA.LOCAL: local,
+            # Unwrapped keys were outside the HSM, so they were never guaranteed sensitive.
+            CKA.NEVER_EXTRACTABLE: local and not attributes.get(CKA.EXTRACTABLE, False),
+            CKA.ALWAYS_SENSITIVE: local and bool(attributes.get(CKA.SENSITIVE, False)),
+        }
+    )
+    if mechanism is not None:
+        attributes[CKA.KEY_GEN_MECHANISM] = int(mechanism)
+    return attributes
+
+
+def _describe(attributes: dict) -> dict:
+    """The attributes reported in a KeyBlob: all stored ones (key values are never stored)."""
+    return dict(attributes)
+
+
+def _public_properties(pkey) -> dict:
+    if pkey.key_type == "RSA":
+        exponent = pkey.public_exponent
+        return {
+            CKA.MODULUS_BITS: pkey.bits,
+            CKA.PUBLIC_EXPONENT: exponent.to_bytes((exponent.bit_length() + 7) // 8, "big"),
+        }
+    curve = CURVE_BY_OPENSSL_NAME.get(pkey.curve)
+    return {CKA.EC_PARAMS: curve.der_oid} if curve else {}
+
+
+def _template_value(public: dict, private: dict, type_: int):
+    return public.get(type_, private.get(type_))
+
+
+def _generate_rsa(public: dict, private: dict):
+    bits = _template_value(public, private, CKA.MODULUS_BITS)
+    if bits is None:
+        raise PKCS11Error(CKR.TEMPLATE_INCOMPLETE, "CKA_MODULUS_BITS is required")
+    if not RSA_MIN_BITS <= bits <= RSA_MAX_BITS or bits % RSA_BITS_STEP:
+        raise PKCS11Error(
+            CKR.KEY_SIZE_RANGE,
+            f"RSA moduli are multiples of {RSA_BITS_STEP} bits from {RSA_MIN_BITS} to "
+            f"{RSA_MAX_BITS}, not {bits}",
+        )
+    exponent_bytes = _template_value(public, private, CKA.PUBLIC_EXPONENT)
+    exponent = int.from_bytes(exponent_bytes, "big") if exponent_bytes else 65537
+    if exponent < RSA_MIN_PUBLIC_EXPONENT or exponent % 2 == 0 or exponent.bit_length() > 64:
+        raise PKCS11Error(
+            CKR.ATTRIBUTE_VALUE_INVALID,
+            f"the RSA public exponent must be odd, at least {RSA_MIN_PUBLIC_EXPONENT} and "
+            f"at most 64 bits, not {exponent}",
+        )
+    return _crypto.PKey.generate_rsa(bits, exponent)
+
+
+def _generate_ec(public: dict, private: dict):
+    params = _template_value(public, private, CKA.EC_PARAMS)
+    if params is None:
+        raise PKCS11Error(CKR.TEMPLATE_INCOMPLETE, "CKA_EC_PARAMS is required")
+    curve = curve_from_params(params)
+    return _crypto.PKey.generate_ec(curve.openssl_name)
+
+
+def _unwrapped_secret(key_type: int, value: bytes, template: dict, padded: bool) -> bytes:
+    """Check an unwrapped secret value against the template; trim unpadded block padding."""
+    length = template.get(CKA.VALUE_LEN)
+    if length is not None and length != len(value):
+        if padded or length > len(value):
+            raise PKCS11Error(
+                CKR.TEMPLATE_INCONSISTENT,
+                f"CKA_VALUE_LEN {length} does not match the {len(value)}-byte unwrapped key",
+            )
+        value = value[:length]
+    if key_type == CKK.AES:
+        if len(value) not in AES_KEY_LENGTHS:
+            raise PKCS11Error(
+                CKR.WRAPPED_KEY_INVALID, f"an AES key cannot be {len(value)} bytes long"
+            )
+    elif key_type == CKK.GENERIC_SECRET:
+        if not 1 <= len(value) <= GENERIC_SECRET_MAX_BYTES:
+            raise PKCS11Error(
+                CKR.WRAPPED_KEY_INVALID, f"a generic secret cannot be {len(value)} bytes long"
+            )
+    else:
+        raise PKCS11Error(
+            CKR.TEMPLATE_INCONSISTENT, f"unwrapping secret keys of type {key_type:#x} is not supported"
+        )
+    return value
+
+
+def _unwrapped_private_key(key_type: int, value: bytes):
+    try:
+        pkey = _crypto.PKey.from_pkcs8(value)
+    except _crypto.CryptoError:
+        raise PKCS11Error(
+            CKR.WRAPPED_KEY_INVALID, "the unwrapped data is not a DER PKCS #8 private key"
+        ) from None
+    found = PKEY_KEY_TYPES.get(pkey.key_type)
+    if found != key_type:
+        raise PKCS11Error(
+            CKR.TEMPLATE_INCONSISTENT,
+            f"the unwrapped key is {pkey.key_type}, but the template says key type {key_type:#x}",
+        )
+    if pkey.curve is not None and pkey.curve not in CURVE_BY_OPENSSL_NAME:
+        raise PKCS11Error(CKR.CURVE_NOT_SUPPORTED, f"curve {pkey.curve} is not supported")
+    return pkey

@@ -1,0 +1,120 @@
+"""Key objects as the engine sees them once a blob is open, and the curve table."""
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Dict, Optional
+
+from . import _crypto
+from .constants import CKK, CKO, CKR
+from .errors import PKCS11Error
+
+CHECK_VALUE_BYTES = 3
+
+
+def encode_oid(dotted: str) -> bytes:
+    """DER-encode an OBJECT IDENTIFIER given in dotted form."""
+    numbers = [int(part) for part in dotted.split(".")]
+    arcs = [numbers[0] * 40 + numbers[1]] + numbers[2:]
+    body = bytearray()
+    for arc in arcs:
+        chunk = [arc & 0x7F]
+        arc >>= 7
+        while arc:
+            chunk.append(0x80 | (arc & 0x7F))
+            arc >>= 7
+        body.extend(reversed(chunk))
+    return bytes((0x06, len(body))) + bytes(body)
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A named curve: the EP11 ASCII name, the OpenSSL short name, its OID and order bits."""
+
+    name: str
+    openssl_name: str
+    oid: str
+    bits: int
+
+    @property
+    def der_oid(self) -> bytes:
+        return encode_oid(self.oid)
+
+
+CURVES = (
+    Curve("P-192", "prime192v1", "1.2.840.10045.3.1.1", 192),
+    Curve("P-224", "secp224r1", "1.3.132.0.33", 224),
+    Curve("P-256", "prime256v1", "1.2.840.10045.3.1.7", 256),
+    Curve("P-384", "secp384r1", "1.3.132.0.34", 384),
+    Curve("P-521", "secp521r1", "1.3.132.0.35", 521),
+    Curve("secp256k1", "secp256k1", "1.3.132.0.10", 256),
+)
+CURVE_BY_PARAMS: Dict[bytes, Curve] = {}
+for _curve in CURVES:
+    CURVE_BY_PARAMS[_curve.der_oid] = _curve
+    CURVE_BY_PARAMS[_curve.name.encode()] = _curve
+CURVE_BY_OPENSSL_NAME = {curve.openssl_name: curve for curve in CURVES}
+
+
+def curve_from_params(ec_params: bytes) -> Curve:
+    """Look up CKA_EC_PARAMS given as a DER OID or as an EP11 ASCII curve name."""
+    curve = CURVE_BY_PARAMS.get(bytes(ec_params))
+    if curve is None:
+        raise PKCS11Error(
+            CKR.CURVE_NOT_SUPPORTED,
+            f"CKA_EC_PARAMS {bytes(ec_params).hex()} names no supported curve",
+        )
+    return curve
+
+
+@dataclass
+class Key:
+    """An opened key object.
+
+    ``value`` is the secret key value, the DER PKCS #8 of a private key, or the DER SPKI of a
+    public key. ``blob`` is the object as the caller sent it.
+    """
+
+    object_class: int
+    key_type: int
+    attributes: Dict[int, object]
+    value: bytes
+    blob: bytes = b""
+    maced: bool = True
+    _pkey: Optional[object] = field(default=None, repr=False)
+
+    def __repr__(self) -> str:  # never show key material
+        return f"Key(class={self.object_class:#x}, type={self.key_type:#x})"
+
+    @property
+    def pkey(self):
+        """The parsed libcrypto key of a private or public key, parsed once."""
+        if self._pkey is None:
+            if self.object_class == CKO.PRIVATE_KEY:
+                self._pkey = _crypto.PKey.from_pkcs8(self.value)
+            else:
+                self._pkey = _crypto.PKey.from_spki(self.value)
+        return self._pkey
+
+    @property
+    def bits(self) -> int:
+        if self.object_class == CKO.SECRET_KEY:
+            return len(self.value) * 8
+        return self.pkey.bits
+
+
+def check_value(key_type: int, value: bytes) -> bytes:
+    """Return the 3-byte key check value of a secret key.
+
+    Block-cipher keys encrypt an all-zero block; other secret keys, which cannot encrypt, use
+    the first bytes of SHA-1 of the value, as PKCS #11 3.0 defines for generic secrets.
+    """
+    if key_type == CKK.AES:
+        return _crypto.cipher("aes-ecb", True, value, None, bytes(16), False)[:CHECK_VALUE_BYTES]
+    if key_type in (CKK.DES2, CKK.DES3):
+        return _crypto.cipher("des3-ecb", True, value, None, bytes(8), False)[:CHECK_VALUE_BYTES]
+    return hashlib.sha1(value).digest()[:CHECK_VALUE_BYTES]
+
+
+def secret_checksum(key_type: int, value: bytes) -> bytes:
+    """Return the checksum output of a secret key: check value, then the bit length (4 bytes)."""
+    return check_value(key_type, value) + (len(value) * 8).to_bytes(4, "big")
