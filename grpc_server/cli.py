@@ -1,0 +1,162 @@
+"""The ``grep11-emulator`` command.
+
+``grep11-emulator serve`` runs the GREP11 server in the foreground until SIGINT or SIGTERM, then
+stops cleanly with exit status 0. Exit status 2 means that the state folder is unusable (for
+example a corrupt master key file, which is never replaced), and 1 that a port could not be bound
+or the ready file could not be written.
+"""
+
+import argparse
+import json
+import logging
+import os
+import secrets
+import signal
+import sys
+import threading
+
+from ep11core.masterkey import MasterKeyError
+from grpc_server.server import EmulatorServer, ServerStartError
+from grpc_server.tlscerts import TLSFilesError
+
+logger = logging.getLogger("grep11_emulator")
+
+PROGRAM = "grep11-emulator"
+STATE_DIR_VARIABLE = "GREP11_EMULATOR_STATE_DIR"
+EXIT_START_ERROR = 1
+EXIT_STATE_ERROR = 2
+# Calls still running at shutdown get this long to finish before they are cancelled.
+STOP_GRACE_SECONDS = 5.0
+
+
+def default_state_dir() -> str:
+    """Return $GREP11_EMULATOR_STATE_DIR, else $XDG_STATE_HOME/grep11-emulator, else the XDG default."""
+    configured = os.environ.get(STATE_DIR_VARIABLE)
+    if configured:
+        return configured
+    state_home = os.environ.get("XDG_STATE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "state"
+    )
+    return os.path.join(state_home, PROGRAM)
+
+
+def write_ready_file(path: str, server: EmulatorServer) -> None:
+    """Write the addresses and the CA path as JSON to ``path`` through a rename."""
+    document = {
+        "grep11": server.address,
+        "grep11_tls": server.tls_address,
+        "ca_cert": os.path.abspath(server.ca_cert_path),
+    }
+    temporary = f"{path}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    with open(temporary, "w") as handle:
+        json.dump(document, handle)
+        handle.write("\n")
+    os.replace(temporary, path)
+
+
+def _port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is outside 0..65535")
+    return port
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROGRAM, description="Software emulator of an IBM EP11 HSM behind the GREP11 gRPC API."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser(
+        "serve",
+        help="run the GREP11 server until SIGINT or SIGTERM",
+        description="Serve GREP11 on a plaintext port and a TLS port until SIGINT or SIGTERM.",
+    )
+    serve.add_argument(
+        "--state-dir",
+        default=None,
+        help=f"folder of the master key and the TLS files (default: ${STATE_DIR_VARIABLE}, "
+        f"else $XDG_STATE_HOME/{PROGRAM}, else ~/.local/state/{PROGRAM})",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument(
+        "--port", type=_port, default=9876, help="plaintext port; 0 picks a free port (default: 9876)"
+    )
+    serve.add_argument(
+        "--tls-port", type=_port, default=9877, help="TLS port; 0 picks a free port (default: 9877)"
+    )
+    serve.add_argument(
+        "--ready-file",
+        default=None,
+        help='once serving, write {"grep11", "grep11_tls", "ca_cert"} as JSON to this path; '
+        "it is removed on a clean stop",
+    )
+    serve.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="minimum level of the log lines on stderr (default: INFO)",
+    )
+    serve.set_defaults(run=serve_command)
+    return parser
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    state_dir = os.path.abspath(args.state_dir or default_state_dir())
+    stop_requested = threading.Event()
+    received = []
+
+    def request_stop(signal_number, frame):
+        received.append(signal.Signals(signal_number).name)
+        stop_requested.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    server = EmulatorServer(state_dir, host=args.host, port=args.port, tls_port=args.tls_port)
+    try:
+        server.start()
+    except (MasterKeyError, TLSFilesError, OSError) as error:
+        logger.error("cannot start with state dir %s: %s", state_dir, error)
+        print(f"{PROGRAM}: {error}", file=sys.stderr)
+        return EXIT_STATE_ERROR
+    except ServerStartError as error:
+        logger.error("cannot start: %s", error)
+        print(f"{PROGRAM}: {error}", file=sys.stderr)
+        return EXIT_START_ERROR
+
+    logger.info(
+        "serving GREP11 on %s (plaintext) and %s (TLS); state dir %s; WKID %s",
+        server.address,
+        server.tls_address,
+        state_dir,
+        server.wkid.hex(),
+    )
+    if args.ready_file:
+        try:
+            write_ready_file(args.ready_file, server)
+        except OSError as error:
+            logger.error("cannot write the ready file %s: %s", args.ready_file, error)
+            print(f"{PROGRAM}: cannot write the ready file: {error}", file=sys.stderr)
+            server.stop(None)
+            return EXIT_START_ERROR
+
+    stop_requested.wait()
+    logger.info("stopping on %s", received[0])
+    server.stop(STOP_GRACE_SECONDS)
+    if args.ready_file and os.path.exists(args.ready_file):
+        os.unlink(args.ready_file)
+    logger.info("stopped")
+    return 0
+
+
+def main(argv=None) -> int:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``) and return the exit status."""
+    args = build_parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

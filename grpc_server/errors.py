@@ -1,0 +1,61 @@
+"""The one place where failures become GREP11 gRPC errors.
+
+A failed call ends with gRPC status UNKNOWN, the CKR name (for example ``CKR_SIGNATURE_INVALID``)
+as the status message, and a ``grpc-status-details-bin`` trailer containing a ``google.rpc.Status``
+with exactly one detail: an ``Any`` that packs ``grep11.Grep11Error{Code, Detail, Retry}``. IBM's
+Go client decodes exactly this form; anything else it turns into a synthetic CKR_GENERAL_ERROR.
+
+``Retry`` is always false: the emulator has no transient failures that a retry would cure.
+"""
+
+import functools
+import logging
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import status_pb2
+from grpc_status import rpc_status
+
+from ep11core.constants import CKR, ckr_name
+from ep11core.errors import PKCS11Error
+from grpc_server.generated import grep11_pb2
+
+logger = logging.getLogger(__name__)
+
+
+def grep11_status(code: int, detail: str) -> grpc.Status:
+    """Build the gRPC status for the CK_RV ``code``, with one packed ``Grep11Error`` detail."""
+    name = ckr_name(code)
+    packed = any_pb2.Any()
+    packed.Pack(grep11_pb2.Grep11Error(Code=code, Detail=detail, Retry=False))
+    status = status_pb2.Status(
+        code=grpc.StatusCode.UNKNOWN.value[0], message=name, details=[packed]
+    )
+    return rpc_status.to_status(status)
+
+
+def grep11_errors(method):
+    """Decorate a servicer method ``method(self, request)`` as a gRPC handler.
+
+    The handler takes ``(self, request, context)``. A ``PKCS11Error`` aborts the call with its
+    code. Any other exception is logged with its traceback and aborts the call with
+    CKR_GENERAL_ERROR, so no exception leaves a handler without a ``Grep11Error`` detail.
+    """
+    rpc_name = method.__name__
+
+    @functools.wraps(method)
+    def handler(self, request, context):
+        try:
+            return method(self, request)
+        except PKCS11Error as error:
+            # The detail is the engine's sentence, which by contract never contains key material.
+            logger.info("%s failed: %s %s", rpc_name, error.name, error.detail)
+            context.abort_with_status(grep11_status(error.code, error.detail))
+        except Exception:
+            # The traceback carries no local variables, so no key bytes reach the log.
+            logger.exception("%s failed with an unexpected error", rpc_name)
+            context.abort_with_status(
+                grep11_status(CKR.GENERAL_ERROR, f"internal error in {rpc_name}; see the server log")
+            )
+
+    return handler
