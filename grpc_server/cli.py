@@ -120,11 +120,9 @@ def serve_command(args: argparse.Namespace) -> int:
         server.start()
     except (MasterKeyError, TLSFilesError, OSError) as error:
         logger.error("cannot start with state dir %s: %s", state_dir, error)
-        print(f"{PROGRAM}: {error}", file=sys.stderr)
         return EXIT_STATE_ERROR
     except ServerStartError as error:
         logger.error("cannot start: %s", error)
-        print(f"{PROGRAM}: {error}", file=sys.stderr)
         return EXIT_START_ERROR
 
     logger.info(
@@ -139,7 +137,6 @@ def serve_command(args: argparse.Namespace) -> int:
             write_ready_file(args.ready_file, server)
         except OSError as error:
             logger.error("cannot write the ready file %s: %s", args.ready_file, error)
-            print(f"{PROGRAM}: cannot write the ready file: {error}", file=sys.stderr)
             server.stop(None)
             return EXIT_START_ERROR
 
