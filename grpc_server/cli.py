@@ -30,7 +30,10 @@ STOP_GRACE_SECONDS = 5.0
 
 
 def default_state_dir() -> str:
-    """Return $GREP11_EMULATOR_STATE_DIR, else $XDG_STATE_HOME/grep11-emulator, else the XDG default."""
+    """Return $GREP11_EMULATOR_STATE_DIR, else $XDG_STATE_HOME/grep11-emulator.
+
+    Without either variable the XDG default ~/.local/state/grep11-emulator applies.
+    """
     configured = os.environ.get(STATE_DIR_VARIABLE)
     if configured:
         return configured
@@ -54,10 +57,10 @@ def write_ready_file(path: str, server: EmulatorServer) -> None:
     os.replace(temporary, path)
 
 
-def _port(text: str) -> int:
+def port_number(text: str) -> int:
     port = int(text)
     if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"port {port} is outside 0..65535")
+        raise argparse.ArgumentTypeError(f"port {port} is invalid: expected 0 to 65535")
     return port
 
 
@@ -77,12 +80,17 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"folder of the master key and the TLS files (default: ${STATE_DIR_VARIABLE}, "
         f"else $XDG_STATE_HOME/{PROGRAM}, else ~/.local/state/{PROGRAM})",
     )
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     serve.add_argument(
-        "--port", type=_port, default=9876, help="plaintext port; 0 picks a free port (default: 9876)"
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
     )
     serve.add_argument(
-        "--tls-port", type=_port, default=9877, help="TLS port; 0 picks a free port (default: 9877)"
+        "--port",
+        type=port_number,
+        default=9876,
+        help="plaintext port; 0 picks a free port (default: 9876)",
+    )
+    serve.add_argument(
+        "--tls-port", type=port_number, default=9877, help="TLS port; 0 picks a free port (default: 9877)"
     )
     serve.add_argument(
         "--ready-file",

@@ -50,7 +50,8 @@ def c_enum_value(value: int, field: str, unused: frozenset) -> int:
     """Translate a proto parameter enum value to the C constant of ``ep11.h``.
 
     Values from 1 to 0x7FFFFF are the PKCS #11 numbers and pass unchanged, and 0x800000 + n
-    becomes 0x80000000 + n. Members in ``unused`` and negative values raise CKR_MECHANISM_PARAM_INVALID.
+    becomes 0x80000000 + n. Members in ``unused`` and negative values raise
+    CKR_MECHANISM_PARAM_INVALID.
     """
     if value in unused or value < 0:
         raise PKCS11Error(
@@ -164,12 +165,15 @@ def _ck_ulong_bytes(value: int) -> bytes:
 _ATTRIBUTE_VALUE_ENCODERS = (
     (bool, lambda value: grep11_pb2.AttributeValue(AttributeTF=value)),
     (int, lambda value: grep11_pb2.AttributeValue(AttributeI=_int64(int(value)))),
-    ((bytes, bytearray, memoryview), lambda value: grep11_pb2.AttributeValue(AttributeB=bytes(value))),
+    (
+        (bytes, bytearray, memoryview),
+        lambda value: grep11_pb2.AttributeValue(AttributeB=bytes(value)),
+    ),
 )
 
-# The raw PKCS #11 encoding of GetAttributeValue's AttributesBytes map: CK_BBOOL is one byte,
-# CK_ULONG is 8 bytes big-endian (the 64-bit big-endian host order of the s390x machines that
-# run EP11), and byte arrays are sent as they are.
+# The raw encoding of GetAttributeValue's AttributesBytes map: CK_BBOOL is one byte, byte arrays
+# are sent as they are, and CK_ULONG is 8 bytes big-endian. The width and byte order of CK_ULONG
+# are our choice, because no public GREP11 source shows an integer in this map.
 _ATTRIBUTE_BYTES_ENCODERS = (
     (bool, lambda value: b"\x01" if value else b"\x00"),
     (int, lambda value: _ck_ulong_bytes(int(value))),

@@ -54,8 +54,7 @@ def grep11_errors(method):
         except Exception:
             # The traceback carries no local variables, so no key bytes reach the log.
             logger.exception("%s failed with an unexpected error", rpc_name)
-            context.abort_with_status(
-                grep11_status(CKR.GENERAL_ERROR, f"internal error in {rpc_name}; see the server log")
-            )
+            detail = f"internal error in {rpc_name}; see the server log"
+            context.abort_with_status(grep11_status(CKR.GENERAL_ERROR, detail))
 
     return handler

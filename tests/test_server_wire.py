@@ -59,7 +59,9 @@ def aes_key(grep11_stub) -> pb.GenerateKeyResponse:
 def rsa_key_pair(grep11_stub) -> pb.GenerateKeyPairResponse:
     request = pb.GenerateKeyPairRequest(
         Mech=pb.Mechanism(Mechanism=CKM.RSA_PKCS_KEY_PAIR_GEN),
-        PubKeyTemplate=template(MODULUS_BITS=2048, PUBLIC_EXPONENT=65537, ENCRYPT=True, VERIFY=True),
+        PubKeyTemplate=template(
+            MODULUS_BITS=2048, PUBLIC_EXPONENT=65537, ENCRYPT=True, VERIFY=True
+        ),
         PrivKeyTemplate=template(PRIVATE=True, SENSITIVE=True, DECRYPT=True, SIGN=True),
     )
     return grep11_stub.GenerateKeyPair(request)
