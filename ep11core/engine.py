@@ -190,11 +190,14 @@ class Engine:
         value = opened.payload[4 : 4 + length]
         if len(value) != length:
             raise ValueError("truncated key value")
-        attributes = decode_attributes(opened.payload[4 + length :])
+        # Booleans with an XCP_BLOB_* bit live only in the authenticated header.
+        attributes = attributes_from_bits(opened.bits)
+        attributes.update(decode_attributes(opened.payload[4 + length :]))
         return Key(attributes[CKA.CLASS], attributes[CKA.KEY_TYPE], attributes, value, blob)
 
     def _seal_key(self, attributes: dict, value: bytes) -> bytes:
-        payload = struct.pack(">I", len(value)) + value + encode_attributes(attributes)
+        stored = {type_: v for type_, v in attributes.items() if type_ not in BLOB_BITS}
+        payload = struct.pack(">I", len(value)) + value + encode_attributes(stored)
         return self._sealer.seal_key(payload, blob_bits(attributes))
 
     def _seal_public(self, spki: bytes, attributes: dict) -> bytes:
