@@ -263,7 +263,11 @@ class Engine:
                 f"the state belongs to a {Operation(found).name.lower()} operation, "
                 f"not {operation.name.lower()}",
             )
-        spec = MECHANISMS[mechanism]
+        spec = MECHANISMS.get(mechanism)
+        if spec is None:
+            raise PKCS11Error(
+                CKR.SAVED_STATE_INVALID, f"the state names unknown mechanism {mechanism:#x}"
+            )
         key = self._open(key_blob, Role.KEY) if key_blob else None
         return _State(
             operation, spec, parameter, key, key_blob, context, bool(flags & _STATE_UPDATED)
@@ -698,8 +702,7 @@ class Engine:
         if type_ == CKA.MODULUS and key.key_type == CKK.RSA:
             return key.pkey.modulus
         if type_ == CKA.EC_POINT and key.key_type == CKK.EC:
-            point = key.pkey.ec_point
-            return bytes((0x04, len(point))) + point
+            return der_octet_string(key.pkey.ec_point)
         raise PKCS11Error(
             CKR.ATTRIBUTE_TYPE_INVALID, f"attribute {type_:#x} is not available for this object"
         )
@@ -755,7 +758,20 @@ class Engine:
 # --- helpers of the verbs
 
 
+def der_octet_string(value: bytes) -> bytes:
+    """DER-encode an OCTET STRING (CKA_EC_POINT holds the point in one)."""
+    length = len(value)
+    if length < 0x80:
+        header = bytes((0x04, length))
+    else:
+        size = (length.bit_length() + 7) // 8
+        header = bytes((0x04, 0x80 | size)) + length.to_bytes(size, "big")
+    return header + value
+
+
 def _reject_empty(data: bytes, call: str) -> None:
+    # HPCS documents that Digest and DigestUpdate reject empty input; DigestSingle is not
+    # listed, so it hashes empty data like any other.
     if not data:
         raise PKCS11Error(CKR.ARGUMENTS_BAD, f"{call} needs at least one byte of data")
 

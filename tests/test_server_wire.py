@@ -7,7 +7,6 @@ The ``grep11_emulator``, ``grep11_stub`` and ``grep11_tls_stub`` fixtures come f
 import datetime
 import hashlib
 import threading
-import time
 
 import grpc
 import pytest
@@ -469,28 +468,24 @@ def test_request_over_64_mib_rejected(grep11_stub):
 
 @pytest.mark.slow
 def test_rsa_4096_keygen_blocks_no_callers(grep11_emulator):
-    """Short calls keep their latency while RSA-4096 key pairs are generated on other workers."""
-    generators = 4
+    """Other calls complete while an RSA-4096 key pair is being generated.
+
+    The server runs in this process, so if key generation held the GIL, no other call (not
+    even this test's client code) could finish until the generation returned.
+    """
     request = pb.GenerateKeyPairRequest(
         Mech=pb.Mechanism(Mechanism=CKM.RSA_PKCS_KEY_PAIR_GEN),
         PubKeyTemplate=template(MODULUS_BITS=4096, PUBLIC_EXPONENT=65537),
     )
     with grpc.insecure_channel(grep11_emulator.address) as channel:
         stub = grep11_pb2_grpc.CryptoStub(channel)
-        threads = [
-            threading.Thread(target=stub.GenerateKeyPair, args=(request,))
-            for _ in range(generators)
-        ]
-        for thread in threads:
-            thread.start()
-        latencies = []
-        while any(thread.is_alive() for thread in threads):
-            started = time.monotonic()
+        generator = threading.Thread(target=stub.GenerateKeyPair, args=(request,))
+        generator.start()
+        completed_during_generation = 0
+        while generator.is_alive():
             stub.GenerateRandom(pb.GenerateRandomRequest(Len=16))
-            latencies.append(time.monotonic() - started)
-        for thread in threads:
-            thread.join()
+            if generator.is_alive():
+                completed_during_generation += 1
+        generator.join()
 
-    if len(latencies) < 3:
-        pytest.skip("the key generations finished too fast to overlap with other calls")
-    assert max(latencies) < 1.0, f"slowest GenerateRandom took {max(latencies):.2f} s"
+    assert completed_during_generation >= 10
