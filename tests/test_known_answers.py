@@ -283,7 +283,7 @@ def _generic_secret(ep11, import_secret, key):
 def _chunks(data, sizes):
     """Split ``data`` into pieces of the given sizes and a last piece with the rest.
 
-    Empty pieces are dropped, because DigestUpdate rejects empty data.
+    Empty pieces are dropped, so every Update call carries data.
     """
     pieces, offset = [], 0
     for size in sizes:
