@@ -23,6 +23,7 @@ from grpc_server.client import (
 from grpc_server.generated import grep11_pb2 as pb
 
 TEXT = b"client request form test"
+UNKNOWN_MECHANISM = 0x8FFF0001
 
 
 class RequestRecorder(grpc.UnaryUnaryClientInterceptor):
@@ -115,6 +116,43 @@ def test_wrap_key_fields(recorded):
     template = {CKA.CLASS: CKO.SECRET_KEY, CKA.KEY_TYPE: CKK.AES, CKA.VALUE_LEN: 16}
     client.unwrap_key(mechanism, wrapped, kek, template)
     check_key_field(recorder.last("UnwrapKey"), "KeK", "LegacyKeK", kek, legacy)
+
+
+def test_digest_key_field(recorded):
+    client, recorder = recorded
+    key = client.generate_key(
+        Mechanism(CKM.GENERIC_SECRET_KEY_GEN), {CKA.VALUE_LEN: 16, CKA.IBM_USE_AS_DATA: True}
+    ).blob
+    state = client.digest_init(Mechanism(CKM.SHA256))
+    assert len(client.digest_final(client.digest_key(state, key))) == 32
+    request = recorder.last("DigestKey")
+    check_key_field(request, "Key", "LegacyKey", key, client.legacy_key_fields)
+
+
+def test_derive_key_field(recorded):
+    # No derivation mechanism is in the table, so an unknown one still shows the request form.
+    client, recorder = recorded
+    key = client.generate_key(Mechanism(CKM.AES_KEY_GEN), {CKA.VALUE_LEN: 16}).blob
+    with raises_ckr(CKR.MECHANISM_INVALID):
+        client.derive_key(Mechanism(UNKNOWN_MECHANISM), key, b"data", {CKA.VALUE_LEN: 16})
+    request = recorder.last("DeriveKey")
+    check_key_field(request, "BaseKey", "LegacyBaseKey", key, client.legacy_key_fields)
+    assert request.Data == b"data"
+    assert request.Template[CKA.VALUE_LEN].AttributeI == 16
+
+
+def test_rewrap_key_field(recorded):
+    client, recorder = recorded
+    key = client.generate_key(Mechanism(CKM.AES_KEY_GEN), {CKA.VALUE_LEN: 16}).blob
+    with raises_ckr(CKR.IBM_WK_NOT_INITIALIZED):
+        client.rewrap_key_blob(key)
+    request = recorder.last("RewrapKeyBlob")
+    if client.legacy_key_fields:
+        assert request.WrappedKeyBytes == key
+        assert not request.HasField("WrappedKey")
+    else:
+        assert list(request.WrappedKey.KeyBlobs) == [key]
+        assert request.WrappedKeyBytes == b""
 
 
 def test_reencrypt_always_keyblob(recorded):

@@ -187,6 +187,17 @@ def test_digest_pmp(ep11, mechanism):
     assert digest == hashlib.new(DIGESTS[mechanism], DIGEST_TEXT).digest()
 
 
+def test_digest_key(ep11, import_secret):
+    value = os.urandom(32)
+    key = import_secret(ep11, CKK.GENERIC_SECRET, value, {CKA.IBM_USE_AS_DATA: True})
+    state = ep11.digest_init(Mechanism(CKM.SHA256))
+    state = ep11.digest_update(state, DIGEST_TEXT)
+    state = ep11.digest_key(state, key.blob)
+    state = ep11.digest_update(state, DIGEST_TEXT)
+    digest = ep11.digest_final(state)
+    assert digest == hashlib.sha256(DIGEST_TEXT + value + DIGEST_TEXT).digest()
+
+
 # --- re-encryption
 
 
@@ -250,6 +261,23 @@ def test_keygen_aes(ep11):
     assert key.attributes[CKA.LOCAL] is True
     assert len(key.checksum) == 7
     assert key.checksum[3:] == (256).to_bytes(4, "big")
+    # The check value is the start of an all-zero block encrypted under the key.
+    zero_block = ep11.encrypt_single(Mechanism(CKM.AES_ECB), key.blob, bytes(16))
+    assert key.checksum[:3] == zero_block[:3]
+
+
+def test_keygen_js_templates(ep11):
+    # The JavaScript client adds CKA_TOKEN, and CKA_CLASS and CKA_KEY_TYPE to key pair templates.
+    key = generate_aes(ep11, token=True, encrypt=True, decrypt=True)
+    assert key.attributes[CKA.VALUE_LEN] == 32
+    pair = generate_rsa(
+        ep11,
+        exponent=17,
+        public={CKA.CLASS: CKO.PUBLIC_KEY, CKA.KEY_TYPE: CKK.RSA, CKA.TOKEN: True},
+        private={CKA.CLASS: CKO.PRIVATE_KEY, CKA.KEY_TYPE: CKK.RSA, CKA.TOKEN: True},
+    )
+    assert load_public_blob(pair.public_blob).public_numbers().e == 17
+    assert pair.private_attributes[CKA.CLASS] == CKO.PRIVATE_KEY
 
 
 def test_keygen_aes_distinct_keys(ep11):
@@ -605,6 +633,18 @@ def test_ecdsa_psp(ep11, secp256k1_pair):
     verify_raw_ecdsa(secp256k1_pair.public_blob, signature, SIGN_TEXT)
 
 
+def test_ecdsa_raw_64_bytes(ep11, p256_pair):
+    # The JavaScript client signs 64 bytes with raw ECDSA on P-256. ECDSA uses the leftmost
+    # 256 bits of an input longer than the curve order.
+    data = hashlib.sha512(SIGN_TEXT).digest()
+    signature = ep11.sign_single(Mechanism(CKM.ECDSA), p256_pair.private_blob, data)
+    assert len(signature) == 64
+    ep11.verify_single(Mechanism(CKM.ECDSA), p256_pair.public_blob, data, signature)
+    public_key = load_public_blob(p256_pair.public_blob)
+    algorithm = ec.ECDSA(utils.Prehashed(hashes.SHA512()))
+    public_key.verify(der_signature(signature), data, algorithm)
+
+
 def test_ecdsa_sha512_pmp(ep11, p256_pair):
     mechanism = Mechanism(CKM.ECDSA_SHA512)
     state = ep11.sign_init(mechanism, p256_pair.private_blob)
@@ -653,6 +693,8 @@ def test_wrap_aes_with_rsa_pkcs(ep11):
     }
     unwrapped = ep11.unwrap_key(Mechanism(CKM.RSA_PKCS), wrapped, pair.private_blob, template)
     assert unwrapped.checksum[:3] == aes.checksum[:3]
+    # The JavaScript client compares the whole GenerateKey checksum with the same-length prefix.
+    assert unwrapped.checksum[: len(aes.checksum)] == aes.checksum
     assert unwrapped.checksum[3:] == (128).to_bytes(4, "big")
     assert unwrapped.attributes[CKA.VALUE_LEN] == 16
 

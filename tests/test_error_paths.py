@@ -379,6 +379,19 @@ def test_sign_after_update(ep11, ec_pair):
         ep11.sign(state, TEXT)
 
 
+def test_digest_key_without_use_as_data(ep11, aes):
+    state = ep11.digest_init(Mechanism(CKM.SHA256))
+    with raises_ckr(CKR.KEY_INDIGESTIBLE):
+        ep11.digest_key(state, aes.blob)
+
+
+def test_rewrap_without_new_master_key(ep11, aes):
+    with raises_ckr(CKR.IBM_WK_NOT_INITIALIZED):
+        ep11.rewrap_key_blob(aes.blob)
+    with raises_ckr(CKR.KEY_HANDLE_INVALID):
+        ep11.rewrap_key_blob(flipped(aes.blob, len(aes.blob) - 1))
+
+
 # --- blobs of another master key
 
 
