@@ -116,7 +116,7 @@ def key_check_value(aes_key: bytes) -> bytes:
 
 @pytest.fixture(scope="module")
 def rsa_pair(ep11):
-    """An RSA-2048 pair with every usage flag; the private key is extractable."""
+    """An RSA-2048 pair with every usage flag and an extractable private key."""
     return generate_rsa(
         ep11,
         public={CKA.ENCRYPT: True, CKA.VERIFY: True, CKA.WRAP: True},

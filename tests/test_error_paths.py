@@ -124,7 +124,7 @@ def test_signature_wrong_length(ep11, aes, rsa_pair, ec_pair, scheme, change):
 
 
 def test_ecdsa_r_above_order(ep11, ec_pair):
-    # An r of all 0xFF bytes exceeds the P-256 order; the length is still right.
+    # An r of all 0xFF bytes exceeds the P-256 order, but the length is still right.
     signature = ep11.sign_single(Mechanism(CKM.ECDSA), ec_pair.private_blob, TEXT)
     tampered = b"\xff" * 32 + signature[32:]
     with raises_ckr(CKR.SIGNATURE_INVALID):
