@@ -107,7 +107,9 @@ CURVES = [
 ]
 CURVE_PARAMS = [pytest.param(curve, id=curve.name) for curve in CURVES]
 CURVE_HASH_CASES = [
-    pytest.param(curve, spec, id=f"{curve.name}-{spec.name}") for curve in CURVES for spec in HASHES
+    pytest.param(curve, spec, id=f"{curve.name}-{spec.name}")
+    for curve in CURVES
+    for spec in HASHES
 ]
 
 # How a verifier receives a public key that started as an imported private key.

@@ -272,7 +272,9 @@ HMAC_CASES = [
     for mechanism, macs in RFC4231_MACS.items()
     for number, mac in macs.items()
 ]
-FULL_HMAC_CASES = [case for case in HMAC_CASES if len(case.values[3]) == HMAC_SIZES[case.values[0]]]
+FULL_HMAC_CASES = [
+    case for case in HMAC_CASES if len(case.values[3]) == HMAC_SIZES[case.values[0]]
+]
 TRUNCATED_HMAC_CASES = [case for case in HMAC_CASES if case not in FULL_HMAC_CASES]
 
 
