@@ -333,6 +333,22 @@ def test_rsa_raw_digest_info_sign(ep11, generated, spec):
     public_key.verify(signature, MESSAGE, padding.PKCS1v15(), spec.algorithm())
 
 
+@pytest.mark.parametrize("length", [1, 100, RSA_BYTES - 11])
+def test_rsa_raw_sign_recovers(ep11, generated, length):
+    # CKM_RSA_PKCS signs any data up to k - 11 bytes; the verifier recovers it unchanged.
+    pair, public_key = _generated_rsa_public(generated)
+    data = os.urandom(length)
+    signature = ep11.sign_single(Mechanism(CKM.RSA_PKCS), pair.private_blob, data)
+    assert public_key.recover_data_from_signature(signature, padding.PKCS1v15(), None) == data
+
+
+def test_rsa_raw_sign_too_long(ep11, generated):
+    pair = generated.rsa()
+    with pytest.raises(PKCS11Error) as raised:
+        ep11.sign_single(Mechanism(CKM.RSA_PKCS), pair.private_blob, bytes(RSA_BYTES - 10))
+    assert raised.value.code == CKR.DATA_LEN_RANGE
+
+
 @pytest.mark.parametrize("spec, salt", PSS_CASES)
 def test_rsa_pss_sign(ep11, generated, spec, salt):
     pair, public_key = _generated_rsa_public(generated)
@@ -423,6 +439,18 @@ def test_rsa_pss_verify(ep11, reference, imported, spec, salt, form):
 
 
 @pytest.mark.parametrize("form", PUBLIC_FORMS)
+def test_rsa_pss_verify_other_salt(ep11, reference, imported, form):
+    spec = HASH_BY_NAME["SHA-256"]
+    private_key, _, public = imported.rsa(reference)
+    pss = padding.PSS(mgf=padding.MGF1(spec.algorithm()), salt_length=32)
+    signature = private_key.sign(MESSAGE, pss, spec.algorithm())
+    mechanism = Mechanism(spec.rsa_pss, PSSParams(spec.mechanism, spec.mgf, 20))
+    with pytest.raises(PKCS11Error) as raised:
+        ep11.verify_single(mechanism, public[form], MESSAGE, signature)
+    assert raised.value.code == CKR.SIGNATURE_INVALID
+
+
+@pytest.mark.parametrize("form", PUBLIC_FORMS)
 def test_rsa_verify_modified(ep11, reference, imported, form):
     private_key, _, public = imported.rsa(reference)
     signature = private_key.sign(MESSAGE, padding.PKCS1v15(), hashes.SHA256())
@@ -492,6 +520,13 @@ class EncryptionScheme:
             CKM.RSA_PKCS_OAEP, OAEPParams(spec.mechanism, spec.mgf, source, self.label)
         )
 
+    @property
+    def max_plaintext(self) -> int:
+        """The longest plaintext for a 2048-bit key: k - 11, or k - 2 * hLen - 2 for OAEP."""
+        if not self.hash_name:
+            return RSA_BYTES - 11
+        return RSA_BYTES - 2 * HASH_BY_NAME[self.hash_name].size - 2
+
     def padding(self):
         if not self.hash_name:
             return padding.PKCS1v15()
@@ -514,14 +549,19 @@ ENCRYPTION_SCHEMES = [
         EncryptionScheme("oaep-sha256-label", "SHA-256", bytes(range(256)) * 2),
     )
 ]
-PLAINTEXT_LENGTHS = [1, 32, 62]
+PLAINTEXT_LENGTHS = ["empty", "one", "32", "max"]
+
+
+def _plaintext(scheme, length: str) -> bytes:
+    sizes = {"empty": 0, "one": 1, "32": 32, "max": scheme.max_plaintext}
+    return os.urandom(sizes[length])
 
 
 @pytest.mark.parametrize("length", PLAINTEXT_LENGTHS)
 @pytest.mark.parametrize("scheme", ENCRYPTION_SCHEMES)
 def test_rsa_decrypts_reference(ep11, generated, scheme, length):
     pair, public_key = _generated_rsa_public(generated)
-    data = os.urandom(length)
+    data = _plaintext(scheme, length)
     ciphertext = public_key.encrypt(data, scheme.padding())
     assert ep11.decrypt_single(scheme.mechanism(), pair.private_blob, ciphertext) == data
 
@@ -531,10 +571,19 @@ def test_rsa_decrypts_reference(ep11, generated, scheme, length):
 @pytest.mark.parametrize("scheme", ENCRYPTION_SCHEMES)
 def test_rsa_encrypts_for_reference(ep11, reference, imported, scheme, length, form):
     private_key, _, public = imported.rsa(reference)
-    data = os.urandom(length)
+    data = _plaintext(scheme, length)
     ciphertext = ep11.encrypt_single(scheme.mechanism(), public[form], data)
     assert len(ciphertext) == RSA_BYTES
     assert private_key.decrypt(ciphertext, scheme.padding()) == data
+
+
+@pytest.mark.parametrize("scheme", ENCRYPTION_SCHEMES)
+def test_rsa_encrypt_too_long(ep11, generated, scheme):
+    pair = generated.rsa()
+    data = os.urandom(scheme.max_plaintext + 1)
+    with pytest.raises(PKCS11Error) as raised:
+        ep11.encrypt_single(scheme.mechanism(), pair.public_blob, data)
+    assert raised.value.code == CKR.DATA_LEN_RANGE
 
 
 def test_rsa_oaep_wrong_label(ep11, generated):

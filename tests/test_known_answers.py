@@ -419,6 +419,7 @@ SPLITS = [
     pytest.param((33,), id="33-31"),
     pytest.param((63,), id="63-1"),
     pytest.param((), id="64"),
+    pytest.param((1,) * 63, id="bytewise"),
 ]
 
 
@@ -546,8 +547,15 @@ def test_cbc_pad_decrypt_single(ep11, random_aes, length):
     assert ep11.decrypt_single(Mechanism(CKM.AES_CBC_PAD, iv), blob, ciphertext) == data
 
 
+CBC_PAD_SPLITS = [
+    pytest.param((7, 16, 9), id="7-16-9"),
+    pytest.param((1,) * 99, id="bytewise"),
+]
+
+
+@pytest.mark.parametrize("sizes", CBC_PAD_SPLITS)
 @pytest.mark.parametrize("length", PAD_LENGTHS)
-def test_cbc_pad_encrypt_multi_part(ep11, random_aes, length):
+def test_cbc_pad_encrypt_multi_part(ep11, random_aes, length, sizes):
     value, iv, blob = random_aes
     data = os.urandom(length)
     output = _run_multi_part(
@@ -557,13 +565,14 @@ def test_cbc_pad_encrypt_multi_part(ep11, random_aes, length):
         Mechanism(CKM.AES_CBC_PAD, iv),
         blob,
         data,
-        (7, 16, 9),
+        sizes,
     )
     assert output == _reference_cbc_pad_encrypt(value, iv, data)
 
 
+@pytest.mark.parametrize("sizes", CBC_PAD_SPLITS)
 @pytest.mark.parametrize("length", PAD_LENGTHS)
-def test_cbc_pad_decrypt_multi_part(ep11, random_aes, length):
+def test_cbc_pad_decrypt_multi_part(ep11, random_aes, length, sizes):
     value, iv, blob = random_aes
     data = os.urandom(length)
     ciphertext = _reference_cbc_pad_encrypt(value, iv, data)
@@ -574,7 +583,7 @@ def test_cbc_pad_decrypt_multi_part(ep11, random_aes, length):
         Mechanism(CKM.AES_CBC_PAD, iv),
         blob,
         ciphertext,
-        (7, 16, 9),
+        sizes,
     )
     assert output == data
 
