@@ -522,7 +522,7 @@ class EncryptionScheme:
 
     @property
     def max_plaintext(self) -> int:
-        """The longest plaintext for a 2048-bit key: k - 11, or k - 2 * hLen - 2 for OAEP."""
+        """The maximum plaintext length under a 2048-bit key (RFC 8017 7.1 and 7.2)."""
         if not self.hash_name:
             return RSA_BYTES - 11
         return RSA_BYTES - 2 * HASH_BY_NAME[self.hash_name].size - 2
