@@ -27,7 +27,7 @@ from .attributes import (
 from .blobs import BlobError, BlobFault, Sealer
 from .constants import CKA, CKK, CKM, CKO, CKR
 from .errors import PKCS11Error
-from .keys import CURVE_BY_OPENSSL_NAME, Key, curve_from_params, secret_checksum
+from .keys import CURVE_BY_OPENSSL_NAME, Key, public_properties, secret_checksum
 from .masterkey import MasterKey
 from .mechanisms import (
     MECHANISM_ROWS,
@@ -38,13 +38,10 @@ from .mechanisms import (
     encode_parameter,
     lookup,
 )
+from .mechanisms.symmetric import AES_KEY_LENGTHS, GENERIC_SECRET_MAX_BYTES
 from .types import KeyPair, KeyResult, Mechanism, MechanismInfo, UpdateResult
 
 MAX_RANDOM_BYTES = 1_000_000
-RSA_MIN_BITS, RSA_MAX_BITS, RSA_BITS_STEP = 512, 4096, 256
-RSA_MIN_PUBLIC_EXPONENT = 17
-AES_KEY_LENGTHS = (16, 24, 32)
-GENERIC_SECRET_MAX_BYTES = 256
 KEY_CACHE_ENTRIES = 4096
 
 PKEY_KEY_TYPES = {"RSA": CKK.RSA, "EC": CKK.EC}
@@ -181,7 +178,7 @@ class Engine:
                 attributes = {flag: False for flag in BLOB_BITS}
                 attributes[CKA.VERIFY] = True
             attributes.update({CKA.CLASS: CKO.PUBLIC_KEY, CKA.KEY_TYPE: key_type})
-            attributes.update(_public_properties(pkey))
+            attributes.update(public_properties(pkey))
             return Key(
                 CKO.PUBLIC_KEY, key_type, attributes, opened.spki, blob, opened.maced, pkey
             )
@@ -494,21 +491,11 @@ class Engine:
         attributes = normalize_template(template)
         key_type = spec.generator.key_type
         _check_class_and_type(attributes, CKO.SECRET_KEY, key_type, "key template")
-        length = attributes.get(CKA.VALUE_LEN)
-        if length is None:
-            raise PKCS11Error(CKR.TEMPLATE_INCOMPLETE, "CKA_VALUE_LEN is required")
-        if key_type == CKK.AES and length not in AES_KEY_LENGTHS:
-            raise PKCS11Error(CKR.KEY_SIZE_RANGE, f"AES keys are 16, 24 or 32 bytes, not {length}")
-        if key_type == CKK.GENERIC_SECRET and not 1 <= length <= GENERIC_SECRET_MAX_BYTES:
-            raise PKCS11Error(
-                CKR.KEY_SIZE_RANGE,
-                f"generic secret keys are 1 to {GENERIC_SECRET_MAX_BYTES} bytes, not {length}",
-            )
-        value = _crypto.random_bytes(length)
+        value = spec.generator.generate(attributes)
         attributes = _new_key_attributes(
             CKO.SECRET_KEY, key_type, attributes, spec.mechanism, local=True
         )
-        attributes[CKA.VALUE_LEN] = length
+        attributes[CKA.VALUE_LEN] = len(value)
         blob = self._seal_key(attributes, value)
         return KeyResult(blob, secret_checksum(key_type, value), _describe(attributes))
 
@@ -522,11 +509,8 @@ class Engine:
         key_type = spec.generator.key_type
         _check_class_and_type(public, CKO.PUBLIC_KEY, key_type, "public key template")
         _check_class_and_type(private, CKO.PRIVATE_KEY, key_type, "private key template")
-        if key_type == CKK.RSA:
-            pkey = _generate_rsa(public, private)
-        else:
-            pkey = _generate_ec(public, private)
-        properties = _public_properties(pkey)
+        pkey = spec.generator.generate(public, private)
+        properties = public_properties(pkey)
         private_attributes = _new_key_attributes(
             CKO.PRIVATE_KEY, key_type, private, spec.mechanism, local=True
         )
@@ -619,7 +603,7 @@ class Engine:
             attributes = _new_key_attributes(
                 CKO.PRIVATE_KEY, key_type, attributes, None, local=False
             )
-            attributes.update(_public_properties(pkey))
+            attributes.update(public_properties(pkey))
             blob = self._seal_key(attributes, pkey.pkcs8())
             # NOTE: EP11 documents no checksum output for unwrapped private keys; we return none.
             return KeyResult(blob, b"", _describe(attributes))
@@ -650,7 +634,7 @@ class Engine:
         attributes = default_attributes(CKO.PUBLIC_KEY)
         attributes.update(template)
         attributes.update({CKA.CLASS: CKO.PUBLIC_KEY, CKA.KEY_TYPE: key_type})
-        attributes.update(_public_properties(pkey))
+        attributes.update(public_properties(pkey))
         spki_der = pkey.spki()
         blob = self._seal_public(spki_der, attributes)
         checksum = spki_der + pkey.bits.to_bytes(4, "big")
@@ -659,9 +643,35 @@ class Engine:
     def derive_key(
         self, mechanism: Mechanism, base_key: bytes, data: bytes, template: dict
     ) -> KeyResult:
-        lookup(mechanism.mechanism, Function.DERIVE)
-        # TODO: no derivation mechanism is in the table yet, so lookup() above always raises.
-        raise PKCS11Error(CKR.MECHANISM_INVALID, "no derivation mechanism is supported")
+        """Derive a new key from a base key (and data) and seal it with the template."""
+        spec = lookup(mechanism.mechanism, Function.DERIVE)
+        parameter = spec.parameter(mechanism.parameter)
+        attributes = normalize_template(template)
+        scheme = spec.derive
+        base = None
+        if scheme.needs_base_key:
+            base = self._checked_key(base_key, Role.KEY, spec, Function.DERIVE)
+        derived = scheme.derive(base, parameter, bytes(data or b""), attributes)
+        if derived.object_class == CKO.PUBLIC_KEY:
+            public_attributes = default_attributes(CKO.PUBLIC_KEY)
+            public_attributes.update(attributes)
+            public_attributes.update(
+                {CKA.CLASS: CKO.PUBLIC_KEY, CKA.KEY_TYPE: derived.key_type}
+            )
+            public_attributes.update(derived.properties)
+            blob = self._seal_public(derived.value, public_attributes)
+            return KeyResult(blob, derived.checksum or b"", _describe(public_attributes))
+        attributes = _new_key_attributes(
+            derived.object_class, derived.key_type, attributes, None, local=False
+        )
+        attributes.update(derived.properties)
+        if derived.object_class == CKO.SECRET_KEY:
+            attributes[CKA.VALUE_LEN] = len(derived.value)
+        blob = self._seal_key(attributes, derived.value)
+        checksum = derived.checksum
+        if checksum is None and derived.object_class == CKO.SECRET_KEY:
+            checksum = secret_checksum(derived.key_type, derived.value)
+        return KeyResult(blob, checksum or b"", _describe(attributes))
 
     # --- mechanisms
 
@@ -817,50 +827,6 @@ def _new_key_attributes(object_class, key_type, template, mechanism, local) -> d
 def _describe(attributes: dict) -> dict:
     """The attributes reported in a KeyBlob: all stored ones (key values are never stored)."""
     return dict(attributes)
-
-
-def _public_properties(pkey) -> dict:
-    if pkey.key_type == "RSA":
-        exponent = pkey.public_exponent
-        return {
-            CKA.MODULUS_BITS: pkey.bits,
-            CKA.PUBLIC_EXPONENT: exponent.to_bytes((exponent.bit_length() + 7) // 8, "big"),
-        }
-    curve = CURVE_BY_OPENSSL_NAME.get(pkey.curve)
-    return {CKA.EC_PARAMS: curve.der_oid} if curve else {}
-
-
-def _template_value(public: dict, private: dict, type_: int):
-    return public.get(type_, private.get(type_))
-
-
-def _generate_rsa(public: dict, private: dict):
-    bits = _template_value(public, private, CKA.MODULUS_BITS)
-    if bits is None:
-        raise PKCS11Error(CKR.TEMPLATE_INCOMPLETE, "CKA_MODULUS_BITS is required")
-    if not RSA_MIN_BITS <= bits <= RSA_MAX_BITS or bits % RSA_BITS_STEP:
-        raise PKCS11Error(
-            CKR.KEY_SIZE_RANGE,
-            f"RSA moduli are multiples of {RSA_BITS_STEP} bits from {RSA_MIN_BITS} to "
-            f"{RSA_MAX_BITS}, not {bits}",
-        )
-    exponent_bytes = _template_value(public, private, CKA.PUBLIC_EXPONENT)
-    exponent = int.from_bytes(exponent_bytes, "big") if exponent_bytes else 65537
-    if exponent < RSA_MIN_PUBLIC_EXPONENT or exponent % 2 == 0 or exponent.bit_length() > 64:
-        raise PKCS11Error(
-            CKR.ATTRIBUTE_VALUE_INVALID,
-            f"the RSA public exponent must be odd, at least {RSA_MIN_PUBLIC_EXPONENT} and "
-            f"at most 64 bits, not {exponent}",
-        )
-    return _crypto.PKey.generate_rsa(bits, exponent)
-
-
-def _generate_ec(public: dict, private: dict):
-    params = _template_value(public, private, CKA.EC_PARAMS)
-    if params is None:
-        raise PKCS11Error(CKR.TEMPLATE_INCOMPLETE, "CKA_EC_PARAMS is required")
-    curve = curve_from_params(params)
-    return _crypto.PKey.generate_ec(curve.openssl_name)
 
 
 def _unwrapped_secret(key_type: int, value: bytes, template: dict, padded: bool) -> bytes:

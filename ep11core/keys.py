@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Optional
 
 from . import _crypto
-from .constants import CKK, CKO, CKR
+from .constants import CKA, CKK, CKO, CKR
 from .errors import PKCS11Error
 
 CHECK_VALUE_BYTES = 3
@@ -118,3 +118,15 @@ def check_value(key_type: int, value: bytes) -> bytes:
 def secret_checksum(key_type: int, value: bytes) -> bytes:
     """Return the checksum output of a secret key: check value, then the bit length (4 bytes)."""
     return check_value(key_type, value) + (len(value) * 8).to_bytes(4, "big")
+
+
+def public_properties(pkey) -> Dict[int, object]:
+    """Return the public attributes a libcrypto key implies (modulus bits, exponent, curve)."""
+    if pkey.key_type == "RSA":
+        exponent = pkey.public_exponent
+        return {
+            CKA.MODULUS_BITS: pkey.bits,
+            CKA.PUBLIC_EXPONENT: exponent.to_bytes((exponent.bit_length() + 7) // 8, "big"),
+        }
+    curve = CURVE_BY_OPENSSL_NAME.get(pkey.curve)
+    return {CKA.EC_PARAMS: curve.der_oid} if curve else {}
