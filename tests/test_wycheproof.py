@@ -51,9 +51,8 @@ SUPPORTED_CURVES = {curve.openssl_name for curve in CURVES}
 class Case:
     """One Wycheproof test case with the group it belongs to."""
 
-    def __init__(self, file_name: str, group_index: int, group: dict, test: dict):
+    def __init__(self, file_name: str, group: dict, test: dict):
         self.file_name = file_name
-        self.group_index = group_index
         self.group = group
         self.test = test
 
@@ -78,8 +77,8 @@ def load_cases(file_name: str):
     with open(path, encoding="utf-8") as handle:
         document = json.load(handle)
     return [
-        Case(file_name, index, group, test)
-        for index, group in enumerate(document["testGroups"])
+        Case(file_name, group, test)
+        for group in document["testGroups"]
         for test in group["tests"]
     ]
 
@@ -138,7 +137,7 @@ def keys(ep11, import_secret, import_private, import_public):
 
 
 def expect_error(case, call, code):
-    """Run ``call`` and expect ``PKCS11Error`` with ``code``; return the error."""
+    """Run ``call``, expect ``PKCS11Error`` with ``code`` and return the error."""
     with pytest.raises(PKCS11Error) as raised:
         call()
     assert raised.value.code == code, f"{case}: got {raised.value}"
