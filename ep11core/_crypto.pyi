@@ -1,0 +1,292 @@
+"""Cryptographic primitives over OpenSSL libcrypto for the EP11 engine.
+
+Byte arguments must be ``bytes`` (``bytearray`` and ``memoryview`` raise ``TypeError``).
+Hash names are ``"sha1"``, ``"sha224"``, ``"sha256"``, ``"sha384"`` and ``"sha512"``, and any
+other name raises ``ValueError``. libcrypto failures raise ``CryptoError`` or a subclass, with
+the OpenSSL error strings in the message and never key material. Calls that hash, encrypt,
+sign, verify, generate or parse release the GIL while libcrypto works.
+"""
+
+from typing import Literal, TypeAlias
+
+__all__ = [
+    "CryptoError",
+    "DataLengthError",
+    "DecryptError",
+    "KeyFormatError",
+    "PKey",
+    "PaddingError",
+    "cipher",
+    "digest",
+    "digest_size",
+    "hash_final",
+    "hash_init",
+    "hash_update",
+    "hmac",
+    "hmac_final",
+    "hmac_init",
+    "hmac_update",
+    "random_bytes",
+]
+
+_HashName: TypeAlias = Literal["sha1", "sha224", "sha256", "sha384", "sha512"]
+_CipherName: TypeAlias = Literal["aes-ecb", "aes-cbc", "des3-ecb", "des3-cbc"]
+
+class CryptoError(Exception):
+    """A libcrypto operation failed. The message contains the OpenSSL error strings."""
+
+class KeyFormatError(CryptoError):
+    """A DER key encoding is malformed, has trailing bytes or contains an unsupported key."""
+
+class DataLengthError(CryptoError, ValueError):
+    """The input length does not fit the cipher block size or the RSA modulus."""
+
+class PaddingError(CryptoError):
+    """The PKCS #7 padding of a decrypted block is invalid."""
+
+class DecryptError(CryptoError):
+    """RSA decryption failed: wrong key, corrupt ciphertext or invalid padding."""
+
+def random_bytes(n: int) -> bytes:
+    """Return ``n`` bytes from the OpenSSL DRBG. A negative ``n`` raises ``ValueError``."""
+
+def digest_size(name: _HashName) -> int:
+    """Return the output size in bytes of the hash ``name``."""
+
+def digest(name: _HashName, data: bytes) -> bytes:
+    """Hash ``data`` in one call."""
+
+def hash_init(name: _HashName) -> bytes:
+    """Start a multi-part hash and return its context.
+
+    The context is the raw bytes of OpenSSL's ``SHA_CTX`` (SHA-1), ``SHA256_CTX`` (SHA-224,
+    SHA-256) or ``SHA512_CTX`` (SHA-384, SHA-512), so it can be stored between requests.
+    NOTE: the layout is that of the OpenSSL build and the CPU's byte order, so a context does
+    not move between hosts that differ in either.
+    """
+
+def hash_update(name: _HashName, ctx: bytes, data: bytes) -> bytes:
+    """Absorb ``data`` into the context ``ctx`` and return the new context.
+
+    Raises ``ValueError`` if ``ctx`` has the wrong size for ``name`` or inconsistent counters
+    (a context of SHA-256 passed as SHA-224 also fails). ``ctx`` itself is not modified.
+    """
+
+def hash_final(name: _HashName, ctx: bytes) -> bytes:
+    """Return the digest of the context ``ctx``, with the ``ValueError`` of ``hash_update``."""
+
+def hmac(name: _HashName, key: bytes, data: bytes) -> bytes:
+    """Compute HMAC (RFC 2104) of ``data`` under ``key`` in one call."""
+
+def hmac_init(name: _HashName, key: bytes) -> bytes:
+    """Start a multi-part HMAC and return the inner hash context.
+
+    The context has absorbed (K' XOR ipad), where K' is ``key``, or its hash when ``key`` is
+    longer than the hash block size, zero-padded to one block. It is a ``hash_init`` context.
+    """
+
+def hmac_update(name: _HashName, ctx: bytes, data: bytes) -> bytes:
+    """Absorb ``data`` into the inner hash context, exactly as ``hash_update`` does."""
+
+def hmac_final(name: _HashName, key: bytes, ctx: bytes) -> bytes:
+    """Finish the inner hash of ``ctx`` and return H((K' XOR opad) || inner digest).
+
+    ``key`` must be the key given to ``hmac_init``, because the context does not contain it.
+    """
+
+def cipher(
+    name: _CipherName, encrypt: bool, key: bytes, iv: bytes | None, data: bytes, pad: bool
+) -> bytes:
+    """Encrypt or decrypt ``data`` in one call.
+
+    The key length picks AES-128, AES-192 or AES-256 (16, 24 or 32 bytes) and three-key or
+    two-key triple DES (24 or 16 bytes). Other lengths raise ``ValueError``. CBC needs an
+    ``iv`` of exactly one block (16 bytes for AES, 8 for triple DES), else ``ValueError``.
+    ECB ignores ``iv``. ``pad`` adds or removes PKCS #7 padding.
+
+    Raises ``DataLengthError`` when ``data`` is not a whole number of blocks (unless
+    encrypting with ``pad``) or is empty when decrypting with ``pad``. Raises
+    ``PaddingError`` when the decrypted padding is invalid. To chain CBC across calls, pass
+    the last ciphertext block as the next ``iv``.
+    """
+
+class PKey:
+    """An RSA or EC key (``EVP_PKEY``), private or public.
+
+    Create keys with the static methods. A key is read-only after creation, and one key may
+    be used by several threads at once.
+    """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        """Raise ``TypeError``: keys come from the static methods."""
+
+    @staticmethod
+    def generate_rsa(bits: int, public_exponent: int = 65537) -> PKey:
+        """Generate an RSA key with a ``bits``-bit modulus.
+
+        ``bits`` must be 512 to 16384 and ``public_exponent`` odd and at least 3 (17 and 65537
+        both work), else ``ValueError``.
+        """
+
+    @staticmethod
+    def generate_ec(curve: str) -> PKey:
+        """Generate an EC key on ``curve``.
+
+        ``curve`` is an OpenSSL short name such as ``"prime256v1"``, ``"secp384r1"``,
+        ``"secp521r1"``, ``"secp256k1"``, ``"secp224r1"`` or ``"brainpoolP256r1"``, or a NIST
+        name such as ``"P-256"``. A name that is not a built-in curve of the linked OpenSSL
+        raises ``ValueError``.
+        """
+
+    @staticmethod
+    def from_pkcs8(der: bytes, *, pairwise_check: bool = True) -> PKey:
+        """Parse a DER PKCS #8 PrivateKeyInfo holding an RSA or EC private key.
+
+        Raises ``KeyFormatError`` on malformed input, trailing bytes and BER that is not DER.
+        It also rejects encrypted and traditional key formats, key types other than RSA and EC
+        (RSA-PSS keys included), EC curves that match no named curve, and a public point at
+        infinity. With ``pairwise_check``, an EC key whose optional public point does not
+        belong to its private scalar also raises ``KeyFormatError``. The check costs one
+        scalar multiplication, so skip it only for keys checked when they were sealed.
+        RSA keys get no consistency check.
+        """
+
+    @staticmethod
+    def from_spki(der: bytes) -> PKey:
+        """Parse a DER SubjectPublicKeyInfo holding an RSA or EC public key.
+
+        Raises ``KeyFormatError`` on malformed input, trailing bytes, other key types, EC
+        curves that match no named curve, and the point at infinity. A compressed EC point is
+        accepted, and ``spki()`` and ``ec_point`` return it uncompressed.
+        """
+
+    @staticmethod
+    def from_ec_point(curve: str, point: bytes) -> PKey:
+        """Build an EC public key from an X9.62 point (compressed or uncompressed) on ``curve``.
+
+        ``curve`` is named as in ``generate_ec``. A point that is malformed or not on the
+        curve raises ``KeyFormatError``.
+        """
+
+    @property
+    def key_type(self) -> Literal["RSA", "EC"]:
+        """Key algorithm."""
+
+    @property
+    def is_private(self) -> bool:
+        """Whether the key contains private material."""
+
+    @property
+    def bits(self) -> int:
+        """Modulus size in bits (RSA) or bit length of the group order (EC)."""
+
+    @property
+    def curve(self) -> str | None:
+        """OpenSSL short name of the curve (EC), else ``None``."""
+
+    @property
+    def public_exponent(self) -> int | None:
+        """Public exponent (RSA), else ``None``."""
+
+    @property
+    def modulus(self) -> bytes | None:
+        """Modulus as big-endian bytes without leading zeros (RSA), else ``None``."""
+
+    @property
+    def ec_point(self) -> bytes | None:
+        """Public point as uncompressed ``04 || X || Y`` (EC), else ``None``."""
+
+    def spki(self) -> bytes:
+        """Encode the public key as DER SubjectPublicKeyInfo.
+
+        EC keys use namedCurve parameters and an uncompressed point.
+        """
+
+    def pkcs8(self) -> bytes:
+        """Encode the private key as DER PKCS #8 PrivateKeyInfo.
+
+        EC keys carry namedCurve parameters in the AlgorithmIdentifier, the form that Go's
+        ``x509.ParsePKCS8PrivateKey`` reads. A public key raises ``ValueError``.
+        """
+
+    def sign(
+        self,
+        tbs: bytes,
+        padding: Literal["pkcs1", "pss", "none"] = "pkcs1",
+        md: _HashName | None = None,
+        mgf1_md: _HashName | None = None,
+        salt_len: int = 0,
+    ) -> bytes:
+        """Sign ``tbs`` with the private key.
+
+        RSA, ``"pkcs1"`` with ``md``: ``tbs`` is a digest of ``md`` and the DigestInfo is
+        built here. RSA, ``"pkcs1"`` without ``md``: ``tbs`` is signed raw with PKCS #1 v1.5
+        type 1 padding (CKM_RSA_PKCS), at most modulus bytes - 11. RSA, ``"pss"``: ``md`` is
+        required, ``mgf1_md`` defaults to ``md`` and ``salt_len`` is the salt length in bytes
+        (0 allowed). RSA, ``"none"``: raw RSA of ``tbs`` left-padded with zeros to the modulus
+        size (CKM_RSA_X_509). The signature has the modulus size.
+
+        EC: ``padding``, ``md``, ``mgf1_md`` and ``salt_len`` are ignored. ``tbs`` is a hash
+        of any length, truncated to the bit length of the group order as ECDSA specifies, and
+        the result is ``r || s`` with each half left-padded to the byte length of the order.
+
+        Raises ``DataLengthError`` when ``tbs`` has the wrong length, ``ValueError`` on a
+        public key or invalid options, and ``CryptoError`` when OpenSSL fails (for example a
+        PSS salt too long for the modulus).
+        """
+
+    def verify(
+        self,
+        tbs: bytes,
+        signature: bytes,
+        padding: Literal["pkcs1", "pss", "none"] = "pkcs1",
+        md: _HashName | None = None,
+        mgf1_md: _HashName | None = None,
+        salt_len: int = 0,
+    ) -> bool:
+        """Return whether ``signature`` is valid for ``tbs``, with the options of ``sign``.
+
+        Returns ``False`` without raising for a signature of the wrong length, an EC ``r`` or
+        ``s`` outside [1, n - 1] and any OpenSSL failure. The OpenSSL error queue is then
+        cleared. For RSA keys, invalid options still raise ``ValueError``.
+        """
+
+    def encrypt(
+        self,
+        data: bytes,
+        padding: Literal["pkcs1", "oaep", "none"] = "pkcs1",
+        md: _HashName | None = None,
+        mgf1_md: _HashName | None = None,
+        label: bytes | None = None,
+    ) -> bytes:
+        """Encrypt ``data`` with the RSA public key.
+
+        ``"pkcs1"`` is PKCS #1 v1.5 (at most modulus bytes - 11). ``"oaep"`` takes ``md``
+        (default ``"sha1"``), ``mgf1_md`` (default ``md``) and an optional ``label`` (at most
+        modulus bytes - 2 * digest size - 2). ``"none"`` is raw RSA of ``data`` left-padded to
+        the modulus size. Longer input raises ``DataLengthError``, and EC keys raise
+        ``ValueError``.
+        """
+
+    def decrypt(
+        self,
+        data: bytes,
+        padding: Literal["pkcs1", "oaep", "none"] = "pkcs1",
+        md: _HashName | None = None,
+        mgf1_md: _HashName | None = None,
+        label: bytes | None = None,
+    ) -> bytes:
+        """Decrypt ``data`` with the RSA private key, with the options of ``encrypt``.
+
+        ``data`` must have the modulus size, else ``DataLengthError``. Invalid padding, a
+        wrong label or a wrong key raise ``DecryptError``.
+        NOTE: OpenSSL 3.0 has no implicit rejection for PKCS #1 v1.5, so the error reveals
+        whether the padding was valid (the Bleichenbacher oracle that PKCS #11 also exposes).
+        """
+
+    def derive(self, peer: PKey) -> bytes:
+        """Return the ECDH shared secret (the x-coordinate) with the EC public key ``peer``.
+
+        Both keys must be on the same curve, else ``CryptoError``. RSA keys and a public
+        ``self`` raise ``ValueError``.
+        """
