@@ -90,7 +90,8 @@ class Key:
         """The parsed libcrypto key of a private or public key, parsed once."""
         if self._pkey is None:
             if self.object_class == CKO.PRIVATE_KEY:
-                self._pkey = _crypto.PKey.from_pkcs8(self.value)
+                # The engine sealed this PKCS #8 itself, after checking it on import.
+                self._pkey = _crypto.PKey.from_pkcs8(self.value, pairwise_check=False)
             else:
                 self._pkey = _crypto.PKey.from_spki(self.value)
         return self._pkey
