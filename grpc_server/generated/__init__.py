@@ -1,0 +1,1 @@
+"""Modules generated from proto/grep11.proto at build time."""
