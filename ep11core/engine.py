@@ -200,8 +200,13 @@ class Engine:
     def _seal_public(self, spki: bytes, attributes: dict) -> bytes:
         return self._sealer.seal_public_key(spki, blob_bits(attributes))
 
-    def _checked_key(self, blob, role: Role, spec: MechanismSpec, function: Function) -> Key:
-        """Open a key and check its type, class and usage attribute against the mechanism."""
+    def _checked_key(
+        self, blob, role: Role, spec: MechanismSpec, function: Function, expected_class=None
+    ) -> Key:
+        """Open a key and check its type, class and usage attribute against the mechanism.
+
+        ``expected_class`` overrides the class that the mechanism's scheme implies.
+        """
         key = self._open(blob, role)
         if key.key_type not in spec.key_types:
             raise PKCS11Error(
@@ -209,8 +214,9 @@ class Engine:
                 f"{CKM(spec.mechanism).name} does not take a key of type {key.key_type:#x}",
             )
         usage, asymmetric_class = USAGE[function]
-        scheme = spec.sign or spec.cipher
-        expected_class = asymmetric_class if scheme and scheme.asymmetric else CKO.SECRET_KEY
+        if expected_class is None:
+            scheme = spec.sign or spec.cipher
+            expected_class = asymmetric_class if scheme and scheme.asymmetric else CKO.SECRET_KEY
         if key.object_class != expected_class:
             raise PKCS11Error(
                 TYPE_INCONSISTENT[role],
@@ -650,7 +656,8 @@ class Engine:
         scheme = spec.derive
         base = None
         if scheme.needs_base_key:
-            base = self._checked_key(base_key, Role.KEY, spec, Function.DERIVE)
+            base_class = scheme.base_key_class(parameter)
+            base = self._checked_key(base_key, Role.KEY, spec, Function.DERIVE, base_class)
         derived = scheme.derive(base, parameter, bytes(data or b""), attributes)
         if derived.object_class == CKO.PUBLIC_KEY:
             public_attributes = default_attributes(CKO.PUBLIC_KEY)

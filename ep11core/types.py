@@ -36,7 +36,62 @@ class ECDH1DeriveParams:
     public_data: bytes = b""
 
 
-MechanismParameter = Union[None, bytes, OAEPParams, PSSParams, ECDH1DeriveParams]
+@dataclass(frozen=True)
+class BTCDeriveParams:
+    """CK_IBM_BTC_DERIVE_PARAMS: derivation type (CK_IBM_BIP0032_* or CK_IBM_SLIP0010_*), child
+    index (hardened from 0x80000000 up), the parent's 32-byte chain code and the version (1)."""
+
+    type: int
+    child_key_index: int = 0
+    chain_code: bytes = b""
+    version: int = 1
+
+
+@dataclass(frozen=True)
+class ECSGParams:
+    """CK_IBM_ECSG_PARAMS of CKM_IBM_ECDSA_OTHER: the signature variant (3 EC-SDSA with SHA-256,
+    5 EC-SDSA compressed multi, 6 BLS)."""
+
+    type: int
+
+
+@dataclass(frozen=True)
+class KyberKEMParams:
+    """CK_IBM_KYBER_PARAMS (also used for ML-KEM): version (0), mode (1 encapsulate,
+    2 decapsulate), KDF (``CKD`` C value), prepend flag, the ciphertext to decapsulate, shared
+    data for the KDF, and the blob of the generic secret that hybrid KDFs mix in."""
+
+    version: int = 0
+    mode: int = 0
+    kdf: int = 0
+    prepend: bool = False
+    ciphertext: bytes = b""
+    shared_data: bytes = b""
+    blob: bytes = b""
+
+
+@dataclass(frozen=True)
+class ECAGGParams:
+    """XCP_EC_AGGREGATE_PARAMS of CKM_IBM_EC_AGGREGATE: version, mode (1 BLS12-381 signatures,
+    2 BLS12-381 public keys), the size of each element and the concatenated elements."""
+
+    version: int = 0
+    mode: int = 0
+    per_element_size: int = 0
+    elements: bytes = b""
+
+
+MechanismParameter = Union[
+    None,
+    bytes,
+    OAEPParams,
+    PSSParams,
+    ECDH1DeriveParams,
+    BTCDeriveParams,
+    ECSGParams,
+    KyberKEMParams,
+    ECAGGParams,
+]
 
 
 @dataclass(frozen=True)

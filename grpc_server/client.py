@@ -28,9 +28,13 @@ from grpc_status import rpc_status
 
 from ep11core.errors import PKCS11Error
 from ep11core.types import (
+    BTCDeriveParams,
+    ECAGGParams,
     ECDH1DeriveParams,
+    ECSGParams,
     KeyPair,
     KeyResult,
+    KyberKEMParams,
     Mechanism,
     MechanismInfo,
     OAEPParams,
@@ -89,6 +93,43 @@ def _ecdh1_derive_message(parameter: ECDH1DeriveParams) -> Dict[str, object]:
     return {"ECDH1DeriveParameter": message}
 
 
+def _btc_derive_message(parameter: BTCDeriveParams) -> Dict[str, object]:
+    message = pb.BTCDeriveParm(
+        Type=parameter.type,
+        ChildKeyIndex=parameter.child_key_index,
+        ChainCode=parameter.chain_code,
+        Version=parameter.version,
+    )
+    return {"BTCDeriveParameter": message}
+
+
+def _ecsg_message(parameter: ECSGParams) -> Dict[str, object]:
+    return {"ECSGParameter": pb.ECSGParm(Type=parameter.type)}
+
+
+def _kyber_kem_message(parameter: KyberKEMParams) -> Dict[str, object]:
+    message = pb.KyberKEMParm(
+        Version=parameter.version,
+        Mode=parameter.mode,
+        Kdf=proto_enum_value(parameter.kdf),
+        Prepend=parameter.prepend,
+        CipherText=parameter.ciphertext,
+        SharedData=parameter.shared_data,
+        Blob=parameter.blob,
+    )
+    return {"KyberKEMParameter": message}
+
+
+def _ecagg_message(parameter: ECAGGParams) -> Dict[str, object]:
+    message = pb.ECAGGParm(
+        Version=parameter.version,
+        Mode=parameter.mode,
+        PerElementSize=parameter.per_element_size,
+        Elements=parameter.elements,
+    )
+    return {"ECAGGParameter": message}
+
+
 # The member of the Mechanism.Parameter oneof for each parameter type of ep11core.types.
 _PARAMETER_ENCODERS: Mapping[type, Callable[[object], Dict[str, object]]] = {
     type(None): lambda parameter: {},
@@ -97,6 +138,10 @@ _PARAMETER_ENCODERS: Mapping[type, Callable[[object], Dict[str, object]]] = {
     OAEPParams: _oaep_message,
     PSSParams: _pss_message,
     ECDH1DeriveParams: _ecdh1_derive_message,
+    BTCDeriveParams: _btc_derive_message,
+    ECSGParams: _ecsg_message,
+    KyberKEMParams: _kyber_kem_message,
+    ECAGGParams: _ecagg_message,
 }
 
 
@@ -106,7 +151,7 @@ def mechanism_message(mechanism: Mechanism) -> pb.Mechanism:
     if encode is None:
         raise TypeError(
             f"mechanism parameter of type {type(mechanism.parameter).__name__} cannot be sent; "
-            "expected None, bytes, OAEPParams, PSSParams or ECDH1DeriveParams"
+            "expected None, bytes or a parameter class of ep11core.types"
         )
     return pb.Mechanism(Mechanism=int(mechanism.mechanism), **encode(mechanism.parameter))
 

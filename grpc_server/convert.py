@@ -12,7 +12,16 @@ from typing import Callable, Mapping, Union
 
 from ep11core.constants import CKR
 from ep11core.errors import PKCS11Error
-from ep11core.types import ECDH1DeriveParams, Mechanism, OAEPParams, PSSParams
+from ep11core.types import (
+    BTCDeriveParams,
+    ECAGGParams,
+    ECDH1DeriveParams,
+    ECSGParams,
+    KyberKEMParams,
+    Mechanism,
+    OAEPParams,
+    PSSParams,
+)
 from grpc_server.generated import grep11_pb2
 
 AttributeScalar = Union[bool, int, bytes]
@@ -25,6 +34,7 @@ C_VENDOR_BASE = 0x80000000
 # KDF enum also contains the PKCS #11 KDFs 3 and 4, which GREP11 does not offer.
 _UNUSED_MGF = frozenset({0})
 _UNUSED_ECDH_KDF = frozenset({0, 3, 4})
+_UNUSED_KYBER_KDF = frozenset({0})
 
 CK_ULONG_BYTES = 8
 _INT64_MIN = -(1 << 63)
@@ -88,28 +98,53 @@ def _ecdh1_derive_params(parameter: grep11_pb2.ECDH1DeriveParm) -> ECDH1DerivePa
     )
 
 
-def _unsupported_parameter(message_name: str) -> Callable:
-    def reject(parameter) -> None:
-        raise PKCS11Error(
-            CKR.MECHANISM_PARAM_INVALID, f"mechanism parameter {message_name} is not supported yet"
-        )
+def _btc_derive_params(parameter: grep11_pb2.BTCDeriveParm) -> BTCDeriveParams:
+    # The BIP32 and SLIP-10 type numbers are the same in the proto and in ep11.h.
+    return BTCDeriveParams(
+        type=parameter.Type,
+        child_key_index=parameter.ChildKeyIndex,
+        chain_code=bytes(parameter.ChainCode),
+        version=parameter.Version,
+    )
 
-    return reject
+
+def _ecsg_params(parameter: grep11_pb2.ECSGParm) -> ECSGParams:
+    # The ECSG variant numbers are the same in the proto and in ep11.h.
+    return ECSGParams(type=parameter.Type)
+
+
+def _kyber_kem_params(parameter: grep11_pb2.KyberKEMParm) -> KyberKEMParams:
+    # The modes are the same in the proto and in ep11.h; the KDFs take the vendor translation.
+    return KyberKEMParams(
+        version=parameter.Version,
+        mode=parameter.Mode,
+        kdf=c_enum_value(parameter.Kdf, "KyberKEMParm.Kdf", _UNUSED_KYBER_KDF),
+        prepend=parameter.Prepend,
+        ciphertext=bytes(parameter.CipherText),
+        shared_data=bytes(parameter.SharedData),
+        blob=bytes(parameter.Blob),
+    )
+
+
+def _ecagg_params(parameter: grep11_pb2.ECAGGParm) -> ECAGGParams:
+    return ECAGGParams(
+        version=parameter.Version,
+        mode=parameter.Mode,
+        per_element_size=parameter.PerElementSize,
+        elements=bytes(parameter.Elements),
+    )
 
 
 # One converter per member of the Mechanism.Parameter oneof.
-# TODO: BTCDeriveParm, ECSGParm, KyberKEMParm and ECAGGParm are rejected until ep11core.types
-# has parameter classes for CKM_IBM_BTC_DERIVE, CKM_IBM_ECDSA_OTHER, CKM_IBM_KYBER and
-# CKM_IBM_EC_AGGREGATE.
 _PARAMETER_CONVERTERS: Mapping[str, Callable] = {
     "ParameterB": bytes,
     "RSAOAEPParameter": _oaep_params,
     "RSAPSSParameter": _pss_params,
     "ECDH1DeriveParameter": _ecdh1_derive_params,
-    "BTCDeriveParameter": _unsupported_parameter("BTCDeriveParm"),
-    "ECSGParameter": _unsupported_parameter("ECSGParm"),
-    "KyberKEMParameter": _unsupported_parameter("KyberKEMParm"),
-    "ECAGGParameter": _unsupported_parameter("ECAGGParm"),
+    "BTCDeriveParameter": _btc_derive_params,
+    "ECSGParameter": _ecsg_params,
+    "KyberKEMParameter": _kyber_kem_params,
+    "ECAGGParameter": _ecagg_params,
 }
 
 

@@ -147,9 +147,9 @@ def test_attribute_value_without_variant(grep11_stub):
     expect_grep11_error(grep11_stub.GenerateKey, request, CKR.ATTRIBUTE_VALUE_INVALID)
 
 
-def test_unsupported_parameter_kind(grep11_stub, aes_key):
+def test_parameter_of_other_mechanism_rejected(grep11_stub, aes_key):
     mechanism = pb.Mechanism(
-        Mechanism=CKM.IBM_ECDSA_OTHER,
+        Mechanism=CKM.SHA256_HMAC,
         ECSGParameter=pb.ECSGParm(Type=pb.ECSGParm.CkEcsgIbmEcsdsaS256),
     )
     request = pb.SignSingleRequest(Mech=mechanism, PrivKey=aes_key.Key, Data=b"data")

@@ -10,7 +10,7 @@ from typing import Dict
 
 from ..constants import CKM, CKR
 from ..errors import PKCS11Error
-from . import digest, ec, rsa, symmetric
+from . import digest, ec, rsa, symmetric, vendor
 from .base import (
     CipherScheme,
     DerivedKey,
@@ -30,6 +30,7 @@ MECHANISM_ROWS = [
     *ec.ROWS,
     *symmetric.ROWS,
     *digest.ROWS,
+    *vendor.ROWS,
     MechanismSpec(CKM.IBM_TRANSPORTKEY, Function.UNWRAP, transport=TransportKeyScheme()),
 ]
 

@@ -4,7 +4,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Optional, Tuple
 
-from ..constants import CKF, CKR
+from ..constants import CKF, CKO, CKR
 from ..errors import PKCS11Error
 from ..types import MechanismInfo
 from .parameters import no_parameter
@@ -149,6 +149,10 @@ class DeriveScheme:
 
     needs_base_key = True
     asymmetric = False
+
+    def base_key_class(self, parameter) -> int:
+        """Return the object class that the base key must have for ``parameter``."""
+        return CKO.PRIVATE_KEY if self.asymmetric else CKO.SECRET_KEY
 
     def derive(self, base_key, parameter, data: bytes, template: dict) -> DerivedKey:
         raise NotImplementedError

@@ -1,0 +1,8 @@
+"""The IBM vendor mechanisms of the digital-asset, Schnorr, post-quantum and attribute-bound
+families, in the order GetMechanismList returns them."""
+
+from . import btc
+
+ROWS = [
+    *btc.ROWS,
+]
