@@ -1,8 +1,9 @@
 """The IBM vendor mechanisms of the digital-asset, Schnorr, post-quantum and attribute-bound
 families, in the order GetMechanismList returns them."""
 
-from . import btc
+from . import btc, schnorr
 
 ROWS = [
     *btc.ROWS,
+    *schnorr.ROWS,
 ]
