@@ -33,10 +33,10 @@ from typing import Annotated, Optional
 from urllib.parse import parse_qs
 
 import uvicorn
-from fastapi import APIRouter, Depends, FastAPI, Header, Path, Request, Response, Security
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from certmgr import iam, policy, signing
@@ -66,7 +66,8 @@ STARTUP_TIMEOUT_SECONDS = 10.0
 # Requests still running at stop() get this long before they are cancelled.
 SHUTDOWN_GRACE_SECONDS = 2
 
-_bearer = HTTPBearer(auto_error=False, description="IAM access token (only while IAM is on)")
+# The name of the bearer-token security scheme in the OpenAPI schema while IAM is on.
+BEARER_SCHEME = "IAMBearerToken"
 
 _ERRORS = {
     400: {"model": ErrorBody, "description": "invalid input; the body names the reason"},
@@ -92,9 +93,6 @@ def authenticated_admin(
             description="administrator name while IAM is off (default admin); ignored while "
             "IAM is on",
         ),
-    ] = None,
-    _credentials: Annotated[
-        Optional[HTTPAuthorizationCredentials], Security(_bearer)
     ] = None,
 ) -> str:
     """Return the administrator a call acts for, after the IAM check when IAM is on."""
@@ -416,21 +414,47 @@ def create_app(store: CertificateStore, token_service: Optional[iam.TokenService
     app.state.token_service = token_service
     app.include_router(router)
     if token_service is not None:
-        app.add_api_route(
-            "/identity/token",
-            issue_token,
-            methods=["GET", "POST"],
-            response_model=TokenResponse,
-            responses={400: {"model": TokenErrorBody, "description": "rejected request"}},
-            openapi_extra=_TOKEN_OPENAPI,
-            summary="emulated IAM: exchange an API key for an access token",
-        )
+        for method in ("GET", "POST"):
+            app.add_api_route(
+                "/identity/token",
+                issue_token,
+                methods=[method],
+                operation_id=f"issue_token_{method.lower()}",
+                response_model=TokenResponse,
+                responses={400: {"model": TokenErrorBody, "description": "rejected request"}},
+                openapi_extra=_TOKEN_OPENAPI,
+                summary="emulated IAM: exchange an API key for an access token",
+            )
+        app.openapi = lambda: _openapi_with_bearer(app)
     app.add_exception_handler(CertMgrError, _certmgr_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     return app
+
+
+def _openapi_with_bearer(app: FastAPI) -> dict:
+    """Return the OpenAPI schema with the bearer token required on every ``/v1`` operation.
+
+    The requirement is added here rather than through a FastAPI security dependency, because the
+    same routes serve without a token while IAM is off, and the schema must say so then.
+    """
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version,
+                             description=app.description, routes=app.routes)
+        schema.setdefault("components", {}).setdefault("securitySchemes", {})[BEARER_SCHEME] = {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "access token from /identity/token; the Certificate Manager role "
+            "is required",
+        }
+        for path, operations in schema["paths"].items():
+            if path.startswith("/v1/"):
+                for operation in operations.values():
+                    operation["security"] = [{BEARER_SCHEME: []}]
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 # --- server in a thread
