@@ -1,9 +1,10 @@
 """The ``grep11-emulator`` command.
 
-``grep11-emulator serve`` runs the GREP11 server in the foreground until SIGINT or SIGTERM, then
-stops cleanly with exit status 0. Exit status 2 means that the state folder is unusable (for
-example a corrupt master key file, which is never replaced), and 1 that a port could not be bound
-or the ready file could not be written.
+``grep11-emulator serve`` runs the GREP11 server and the certificate-manager HTTPS API in the
+foreground until SIGINT or SIGTERM, then stops cleanly with exit status 0. Exit status 2 means
+that the state folder or the IAM API keys file is unusable, for example a corrupt master key
+file, which is never replaced. Exit status 1 means that a port could not be bound or the ready
+file could not be written.
 """
 
 import argparse
@@ -16,6 +17,7 @@ import sys
 import threading
 
 from ep11core.masterkey import MasterKeyError
+from grpc_server.authservices import AuthServicesError
 from grpc_server.server import EmulatorServer, ServerStartError
 from grpc_server.tlscerts import TLSFilesError
 
@@ -48,6 +50,7 @@ def write_ready_file(path: str, server: EmulatorServer) -> None:
     document = {
         "grep11": server.address,
         "grep11_tls": server.tls_address,
+        "http": server.http_address,
         "ca_cert": os.path.abspath(server.ca_cert_path),
     }
     temporary = f"{path}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
@@ -93,10 +96,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--tls-port", type=port_number, default=9877, help="TLS port; 0 picks a free port (default: 9877)"
     )
     serve.add_argument(
+        "--http-port",
+        type=port_number,
+        default=9878,
+        help="HTTPS port of the certificate manager and of POST /identity/token; 0 picks a free "
+        "port (default: 9878)",
+    )
+    serve.add_argument(
+        "--iam",
+        metavar="PATH",
+        default=None,
+        help="API keys file that turns IAM on: calls on the TLS port then need an "
+        "'authorization: Bearer <token>' entry whose roles allow the RPC (default: IAM off)",
+    )
+    serve.add_argument(
         "--ready-file",
         default=None,
-        help='once serving, write {"grep11", "grep11_tls", "ca_cert"} as JSON to this path; '
-        "it is removed on a clean stop",
+        help='once serving, write {"grep11", "grep11_tls", "http", "ca_cert"} as JSON to this '
+        "path; it is removed on a clean stop",
     )
     serve.add_argument(
         "--log-level",
@@ -123,10 +140,17 @@ def serve_command(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
 
-    server = EmulatorServer(state_dir, host=args.host, port=args.port, tls_port=args.tls_port)
+    server = EmulatorServer(
+        state_dir,
+        host=args.host,
+        port=args.port,
+        tls_port=args.tls_port,
+        http_port=args.http_port,
+        iam_config_path=args.iam,
+    )
     try:
         server.start()
-    except (MasterKeyError, TLSFilesError, OSError) as error:
+    except (MasterKeyError, TLSFilesError, AuthServicesError, OSError) as error:
         logger.error("cannot start with state dir %s: %s", state_dir, error)
         return EXIT_STATE_ERROR
     except ServerStartError as error:
@@ -134,9 +158,12 @@ def serve_command(args: argparse.Namespace) -> int:
         return EXIT_START_ERROR
 
     logger.info(
-        "serving GREP11 on %s (plaintext) and %s (TLS); state dir %s; WKID %s",
+        "serving GREP11 on %s (plaintext) and %s (TLS), the certificate manager on https://%s "
+        "(IAM %s); state dir %s; WKID %s",
         server.address,
         server.tls_address,
+        server.http_address,
+        "on" if args.iam else "off",
         state_dir,
         server.wkid.hex(),
     )

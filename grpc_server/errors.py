@@ -1,9 +1,14 @@
 """The one place where failures become GREP11 gRPC errors.
 
-A failed call ends with gRPC status UNKNOWN, the CKR name (for example ``CKR_SIGNATURE_INVALID``)
-as the status message, and a ``grpc-status-details-bin`` trailer containing a ``google.rpc.Status``
-with exactly one detail: an ``Any`` that packs ``grep11.Grep11Error{Code, Detail, Retry}``. IBM's
-Go client decodes exactly this form; anything else it turns into a synthetic CKR_GENERAL_ERROR.
+A call that fails in the engine ends with gRPC status UNKNOWN, the CKR name (for example
+``CKR_SIGNATURE_INVALID``) as the status message, and a ``grpc-status-details-bin`` trailer
+containing a ``google.rpc.Status`` with exactly one detail: an ``Any`` that packs
+``grep11.Grep11Error{Code, Detail, Retry}``. IBM's Go client decodes exactly this form; anything
+else it turns into a synthetic CKR_GENERAL_ERROR.
+
+Calls rejected before they reach the engine (no valid client certificate, a missing or invalid
+IAM token, an IAM role that does not allow the RPC) use the same form with another gRPC status:
+UNAUTHENTICATED or PERMISSION_DENIED (see ``grpc_server.auth``).
 
 ``Retry`` is always false: the emulator has no transient failures that a retry would cure.
 """
@@ -23,14 +28,14 @@ from grpc_server.generated import grep11_pb2
 logger = logging.getLogger(__name__)
 
 
-def grep11_status(code: int, detail: str) -> grpc.Status:
-    """Build the gRPC status for the CK_RV ``code``, with one packed ``Grep11Error`` detail."""
+def grep11_status(
+    code: int, detail: str, status_code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
+) -> grpc.Status:
+    """Build the gRPC status ``status_code`` for the CK_RV ``code``, with one ``Grep11Error``."""
     name = ckr_name(code)
     packed = any_pb2.Any()
     packed.Pack(grep11_pb2.Grep11Error(Code=code, Detail=detail, Retry=False))
-    status = status_pb2.Status(
-        code=grpc.StatusCode.UNKNOWN.value[0], message=name, details=[packed]
-    )
+    status = status_pb2.Status(code=status_code.value[0], message=name, details=[packed])
     return rpc_status.to_status(status)
 
 

@@ -6,9 +6,10 @@ any project's tests can use the fixtures without a conftest entry:
 ``grep11_emulator`` (session scope)
     A started ``EmulatorServer`` on free loopback ports (127.0.0.1) with a fresh temporary
     state folder, stopped at the end of the session. Attributes: ``address`` and
-    ``tls_address`` (``host:port``), ``ca_cert_path`` (the PEM CA that signed the server
-    certificate), ``state_dir``, and ``engine`` (the ``ep11core.Engine`` behind both ports, for
-    calls that bypass gRPC).
+    ``tls_address`` (``host:port``), ``http_address`` (``host:port`` of the certificate
+    manager's HTTPS API), ``ca_cert_path`` (the PEM CA that signed the server certificate),
+    ``state_dir``, and ``engine`` (the ``ep11core.Engine`` behind both ports, for calls that
+    bypass gRPC). IAM is off; mutual TLS turns on when a test uploads a CA certificate.
 
 ``grep11_stub`` (session scope)
     A ``grep11_pb2_grpc.CryptoStub`` on a plaintext channel to ``grep11_emulator.address``.
@@ -39,7 +40,11 @@ from grpc_server.server import EmulatorServer
 @pytest.fixture(scope="session")
 def grep11_emulator(tmp_path_factory):
     server = EmulatorServer(
-        str(tmp_path_factory.mktemp("grep11-state")), host="127.0.0.1", port=0, tls_port=0
+        str(tmp_path_factory.mktemp("grep11-state")),
+        host="127.0.0.1",
+        port=0,
+        tls_port=0,
+        http_port=0,
     )
     server.start()
     yield server

@@ -36,16 +36,16 @@ def pytest_configure(config):
         config.pluginmanager.import_plugin("grpc_server.pytest_plugin")
 
 
-def grep11_error(error: grpc.RpcError):
+def grep11_error(error: grpc.RpcError, status_code=grpc.StatusCode.UNKNOWN):
     """Return the ``google.rpc.Status`` and the unpacked ``Grep11Error`` of a failed call.
 
-    Asserts the GREP11 error form: status UNKNOWN, the same message in the status trailer, and
-    exactly one detail, a ``grep11.Grep11Error``.
+    Asserts the GREP11 error form: gRPC status ``status_code`` (UNKNOWN for engine errors), the
+    same message in the status trailer, and exactly one detail, a ``grep11.Grep11Error``.
     """
-    assert error.code() == grpc.StatusCode.UNKNOWN
+    assert error.code() == status_code, f"status {error.code()}: {error.details()}"
     status = rpc_status.from_call(error)
     assert status is not None, "the grpc-status-details-bin trailer is missing"
-    assert status.code == grpc.StatusCode.UNKNOWN.value[0]
+    assert status.code == status_code.value[0]
     assert status.message == error.details()
     assert len(status.details) == 1
     assert status.details[0].type_url == GREP11_ERROR_TYPE_URL

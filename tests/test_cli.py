@@ -44,6 +44,7 @@ class EmulatorProcess:
             "--state-dir", str(self.state_dir),
             "--port", "0",
             "--tls-port", "0",
+            "--http-port", "0",
             "--ready-file", str(self.ready_file),
         ]
         with open(self.log_file, "wb") as log:
@@ -101,13 +102,15 @@ def test_ready_file_contents(tmp_path, emulator_processes):
     emulator = emulator_processes(tmp_path / "state")
     ready = emulator.wait_ready()
 
-    assert set(ready) == {"grep11", "grep11_tls", "ca_cert"}
+    assert set(ready) == {"grep11", "grep11_tls", "http", "ca_cert"}
     host, port = ready["grep11"].rsplit(":", 1)
     tls_host, tls_port = ready["grep11_tls"].rsplit(":", 1)
-    assert host == tls_host == "127.0.0.1"
+    http_host, http_port = ready["http"].rsplit(":", 1)
+    assert host == tls_host == http_host == "127.0.0.1"
     assert int(port) > 0
     assert int(tls_port) > 0
-    assert port != tls_port
+    assert int(http_port) > 0
+    assert len({port, tls_port, http_port}) == 3
     assert os.path.isabs(ready["ca_cert"])
     assert os.path.dirname(ready["ca_cert"]) == str(tmp_path / "state" / "tls")
     assert emulator.stop() == 0
@@ -223,7 +226,7 @@ def test_port_in_use_exits_1(tmp_path, emulator_processes):
 
     command = emulator_command() + [
         "serve", "--state-dir", str(tmp_path / "second-state"), "--port", busy_port,
-        "--tls-port", "0",
+        "--tls-port", "0", "--http-port", "0",
     ]
     result = subprocess.run(
         command, capture_output=True, text=True, timeout=START_TIMEOUT_SECONDS
