@@ -10,6 +10,16 @@ Typical in-process use::
     ciphertext = engine.encrypt_single(Mechanism(CKM.AES_CBC_PAD, iv), aes.blob, b"data")
 """
 
+try:
+    from . import _crypto  # noqa: F401
+except ImportError as error:  # pragma: no cover - depends on how the package was imported
+    raise ImportError(
+        "ep11core's compiled extension _crypto is missing: this usually means Python imported "
+        "the unbuilt ep11core folder of a source checkout instead of the installed package. "
+        "Run your code from outside the checkout, or build the extension in place with "
+        "'python setup.py build_proto build_ext --inplace'."
+    ) from error
+
 from . import masterkey
 from .constants import CKA, CKD, CKF, CKG, CKK, CKM, CKO, CKR, CKZ, ckm_name, ckr_name
 from .engine import Engine
