@@ -93,6 +93,7 @@ ATTRIBUTES: Dict[int, AttributeSpec] = {
         _ulong(CKA.VALUE_BITS),
         _ulong(CKA.KEY_GEN_MECHANISM, settable=False),
         _ulong(CKA.IBM_STD_COMPLIANCE1),
+        _ulong(CKA.IBM_PARAMETER_SET),
         _bytes(CKA.LABEL),
         _bytes(CKA.ID),
         _bytes(CKA.SUBJECT),
@@ -103,6 +104,8 @@ ATTRIBUTES: Dict[int, AttributeSpec] = {
         _bytes(CKA.PUBLIC_EXPONENT),
         _bytes(CKA.IBM_STRUCT_PARAMS),
         _bytes(CKA.IBM_PQC_PARAMS),
+        # In a template, the PIN blob of the login session that binds the new key.
+        _bytes(CKA.IBM_LOGIN_SESSION),
         _bytes(CKA.GREP11_TOKEN_LABEL),
         _bytes(CKA.VALUE, settable=False),
         _bytes(CKA.EC_POINT, settable=False),

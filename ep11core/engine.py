@@ -29,6 +29,7 @@ from .constants import CKA, CKK, CKM, CKO, CKR
 from .errors import PKCS11Error
 from .keys import CURVE_BY_OPENSSL_NAME, Key, public_properties, secret_checksum
 from .masterkey import MasterKey
+from .sessions import ZERO_SESSION, LoginSessions
 from .mechanisms import (
     MECHANISM_ROWS,
     MECHANISMS,
@@ -136,6 +137,7 @@ class Engine:
 
     def __init__(self, master_key: MasterKey, key_cache_entries: int = KEY_CACHE_ENTRIES):
         self._sealer = Sealer(master_key)
+        self._sessions = LoginSessions(master_key)
         self.wkid = master_key.wkid
         self._cache: "OrderedDict[bytes, Key]" = OrderedDict()
         self._cache_limit = key_cache_entries
@@ -151,7 +153,14 @@ class Engine:
             key = self._cache.get(blob)
             if key is not None:
                 self._cache.move_to_end(blob)
-                return key
+        if key is None:
+            key = self._open_and_cache(blob, role)
+        if key.object_class != CKO.PUBLIC_KEY:
+            # A session-bound blob carries its session id in its first 32 bytes.
+            self._sessions.require_open(blob[:32])
+        return key
+
+    def _open_and_cache(self, blob: bytes, role: Role) -> Key:
         try:
             key = self._open_uncached(blob)
         except BlobError as error:
@@ -192,12 +201,19 @@ class Engine:
         attributes.update(decode_attributes(opened.payload[4 + length :]))
         return Key(attributes[CKA.CLASS], attributes[CKA.KEY_TYPE], attributes, value, blob)
 
-    def _seal_key(self, attributes: dict, value: bytes) -> bytes:
+    def _seal_key(self, attributes: dict, value: bytes, session: bytes = ZERO_SESSION) -> bytes:
+        # CKA_IBM_LOGIN_SESSION in a template carries a PIN blob: it selects the session the new
+        # blob is bound to and is removed from the attributes, so the PIN blob is never stored.
+        pin_blob = attributes.pop(CKA.IBM_LOGIN_SESSION, None)
+        if pin_blob is not None:
+            session = self._sessions.session_of(pin_blob)
         stored = {type_: v for type_, v in attributes.items() if type_ not in BLOB_BITS}
         payload = struct.pack(">I", len(value)) + value + encode_attributes(stored)
-        return self._sealer.seal_key(payload, blob_bits(attributes))
+        return self._sealer.seal_key(payload, blob_bits(attributes), session)
 
     def _seal_public(self, spki: bytes, attributes: dict) -> bytes:
+        # Public keys stay unbound (see ep11core.sessions), so a PIN blob is dropped here.
+        attributes.pop(CKA.IBM_LOGIN_SESSION, None)
         return self._sealer.seal_public_key(spki, blob_bits(attributes))
 
     def _checked_key(
@@ -707,6 +723,8 @@ class Engine:
             raise PKCS11Error(CKR.ATTRIBUTE_SENSITIVE, "key values never leave the HSM")
         if type_ in key.attributes:
             return key.attributes[type_]
+        if type_ == CKA.IBM_LOGIN_SESSION:
+            return key.blob[:32] if secret_or_private else ZERO_SESSION
         if type_ == CKA.GREP11_WKID and secret_or_private:
             return key.blob[32:48]
         if type_ == CKA.CHECK_VALUE and key.object_class == CKO.SECRET_KEY:
@@ -753,17 +771,20 @@ class Engine:
             updated[type_] = value
         if key.object_class == CKO.PUBLIC_KEY:
             return self._seal_public(key.value, updated)
-        return self._seal_key(updated, key.value)
+        return self._seal_key(updated, key.value, key.blob[:32])
 
     # --- sessions and master keys
 
     def login(self, store_id: bytes, pin: bytes) -> bytes:
-        # TODO: login sessions and session-bound blobs are not implemented.
-        raise PKCS11Error(CKR.FUNCTION_NOT_SUPPORTED, "Login is not implemented yet")
+        """Open the login session of (store id, PIN) and return its 80-byte PIN blob.
+
+        See ``ep11core.sessions`` for how keys bind to a session.
+        """
+        return self._sessions.login(store_id, pin)
 
     def logout(self) -> None:
-        # TODO: login sessions and session-bound blobs are not implemented.
-        raise PKCS11Error(CKR.FUNCTION_NOT_SUPPORTED, "Logout is not implemented yet")
+        """Close every login session; blobs bound to one fail with CKR_SESSION_CLOSED."""
+        self._sessions.logout_all()
 
     def rewrap_key_blob(self, blob: bytes) -> bytes:
         """Reseal a blob under the committed new master key."""
