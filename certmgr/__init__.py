@@ -21,12 +21,14 @@ these names:
     - ``IAMConfig.load(path)``: the API-keys file, a JSON list of
       ``{"apikey": ..., "name": ..., "roles": [...]}`` with roles among ``Reader``, ``Writer``,
       ``Manager`` and ``Certificate Manager``; raises ``IAMError`` (reason ``"config"``).
-    - ``TokenService(config, signing_key: bytes, lifetime_seconds=3600, clock=time.time)``:
-      ``issue(apikey) -> dict`` (``access_token``, ``refresh_token``, ``token_type`` "Bearer",
-      ``expires_in``, ``expiration``; an unknown key raises ``IAMError("unknown_apikey")``) and
-      ``verify(token) -> Identity`` (frozen: ``name``, ``roles: frozenset[str]``,
-      ``expires_at``; raises ``IAMError`` with ``reason`` ``"expired"`` or ``"invalid"``).
-      Tokens are HS256 JWTs; ``signing_key`` needs at least 32 bytes.
+    - ``TokenService(config, signing_key: bytes, lifetime_seconds=3600, clock=time.time)``
+      issues HS256 JWTs. ``signing_key`` needs at least 32 bytes.
+    - ``TokenService.issue(apikey) -> dict``: the token response body with ``access_token``,
+      ``refresh_token``, ``token_type`` ("Bearer"), ``expires_in`` and ``expiration``. An
+      unknown key raises ``IAMError`` with reason ``"unknown_apikey"``.
+    - ``TokenService.verify(token) -> Identity``: a frozen dataclass with ``name``,
+      ``roles: frozenset[str]`` and ``expires_at``. A bad token raises ``IAMError`` with reason
+      ``"expired"`` or ``"invalid"``.
 
 ``certmgr.http``
     - ``create_app(store, token_service=None) -> FastAPI``: the certificate-manager API under

@@ -22,7 +22,7 @@ class ConnectionFailed(ClientError):
 
 
 class RequestRejected(ClientError):
-    """The server answered with an error status; ``code`` is its machine-readable reason."""
+    """The server responded with an error status; ``code`` is its machine-readable reason."""
 
     def __init__(self, status: int, code: str, message: str):
         super().__init__(f"{message} (HTTP {status}, {code})")
@@ -152,7 +152,7 @@ class CertMgrClient:
             raise ConnectionFailed(_connect_message(self.host_port, error)) from error
         except httpx.TimeoutException as error:
             raise ConnectionFailed(
-                f"the certificate manager at {self.host_port} did not answer in time: {error}"
+                f"the request to the certificate manager at {self.host_port} timed out: {error}"
             ) from error
         except httpx.HTTPError as error:
             raise ConnectionFailed(

@@ -17,10 +17,10 @@ Every body is JSON; every error is ``{"error": <code>, "message": <text>}`` with
 | cert delete | ``DELETE /v1/certs/{cert_id}`` | yes | 200 |
 | IAM token | ``GET`` or ``POST /identity/token`` | no | 200 (404 while IAM is off) |
 
-The caller, and so the administrator whose key and certificates a call reaches, is the ``name``
-of the API key behind the bearer token while IAM is on; the token must carry the Certificate
-Manager role (401 when the token is missing, invalid or expired, 403 without the role). While IAM
-is off, no token is needed and the ``X-Certmgr-Admin`` header names the administrator (default
+A call acts on the key and certificates of one administrator. While IAM is on, that is the
+``name`` of the API key behind the bearer token, and the token must carry the Certificate Manager
+role: a missing, invalid or expired token gets 401, a token without the role 403. While IAM is
+off, no token is needed and the ``X-Certmgr-Admin`` header names the administrator (default
 ``admin``). Signed requests are described in ``certmgr.signing``.
 """
 
@@ -438,7 +438,7 @@ def _openapi_with_bearer(app: FastAPI) -> dict:
     """Return the OpenAPI schema with the bearer token required on every ``/v1`` operation.
 
     The requirement is added here rather than through a FastAPI security dependency, because the
-    same routes serve without a token while IAM is off, and the schema must say so then.
+    same routes serve without a token while IAM is off, and that schema must not declare one.
     """
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version=app.version,

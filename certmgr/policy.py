@@ -10,7 +10,7 @@ IBM publishes no limits for the certificate manager, so these are the emulator's
 - At most 100 CA certificates per administrator, 500 per instance and 100 administrators with an
   admin key. Every TLS handshake of the GREP11 side loads the whole trust store, so it stays
   small.
-- A certificate PEM is at most 32,768 characters and holds exactly one certificate.
+- A certificate PEM is at most 32,768 characters and contains exactly one certificate.
 
 ``check_ca_certificate`` accepts a certificate only when the PEM parses, basicConstraints has
 CA:TRUE, keyUsage (when present) allows keyCertSign, the current time is within its validity

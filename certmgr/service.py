@@ -1,6 +1,6 @@
 """The eight certificate-manager operations, their signature checks and their audit rows.
 
-This layer knows nothing of HTTP: the caller is an administrator name that the HTTP layer
+This layer does not depend on HTTP. The caller is an administrator name that the HTTP layer
 authenticated, and every failure is a ``CertMgrError`` carrying the HTTP status, a short code and
 a message for the user.
 

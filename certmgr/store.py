@@ -1,6 +1,6 @@
 """The certificate-manager store: admin keys, CA certificates, nonces and the audit log in SQLite.
 
-One SQLite file holds everything. It runs in WAL mode with ``synchronous=FULL``, so a committed
+One SQLite file contains everything. It runs in WAL mode with ``synchronous=FULL``, so a committed
 change survives a killed process or a power cut, and a change that was not committed leaves no
 trace. Every change is one ``BEGIN IMMEDIATE`` transaction. Several processes and threads may open
 the same file: writers wait up to ``BUSY_TIMEOUT_SECONDS`` for each other and then fail with
@@ -161,31 +161,40 @@ class AuditEvent:
 class CertificateStore:
     """The SQLite store of one emulated HPCS instance.
 
-    Methods are safe to call from several threads; they share one connection under a lock.
-    Wrap several calls in ``transaction()`` to make them one atomic change.
+    Methods are safe to call from several threads. Changes and the reads of the operations go
+    through one connection under a lock; wrap several calls in ``transaction()`` to make them one
+    atomic change. ``change_version()`` and ``trusted_ca_certificates()`` use a second
+    connection, so GREP11 calls never wait for a write transaction. They see committed data
+    only.
     """
 
     def __init__(self, path: str):
         self.path = os.fspath(path)
         self._lock = threading.RLock()
         self._depth = 0
+        self._read_lock = threading.Lock()
         self._trust_version_cache: Optional[int] = None
         self._data_version: Optional[int] = None
+        self._connection = self._connect()
+        self._reader = None
+        try:
+            self._configure()
+            self._migrate()
+            self._reader = self._connect()
+        except BaseException:
+            self.close()
+            raise
+
+    # --- connection life cycle
+
+    def _connect(self) -> sqlite3.Connection:
         # isolation_level=None: the module issues no implicit BEGIN, transactions are explicit.
-        self._connection = sqlite3.connect(
+        return sqlite3.connect(
             self.path,
             timeout=BUSY_TIMEOUT_SECONDS,
             isolation_level=None,
             check_same_thread=False,
         )
-        try:
-            self._configure()
-            self._migrate()
-        except BaseException:
-            self._connection.close()
-            raise
-
-    # --- connection life cycle
 
     def _configure(self) -> None:
         try:
@@ -207,7 +216,7 @@ class CertificateStore:
                 )
             if version == 0 and self._has_foreign_tables():
                 raise StoreSchemaError(
-                    f"{self.path} holds tables of another application; choose another file"
+                    f"{self.path} contains tables of another application; choose another file"
                 )
             while version < SCHEMA_VERSION:
                 for statement in MIGRATIONS[version].split(";"):
@@ -224,9 +233,11 @@ class CertificateStore:
         return row[0] > 0
 
     def close(self) -> None:
-        """Close the connection. Later calls raise ``sqlite3.ProgrammingError``."""
-        with self._lock:
+        """Close both connections. Later calls raise ``sqlite3.ProgrammingError``."""
+        with self._lock, self._read_lock:
             self._connection.close()
+            if self._reader is not None:
+                self._reader.close()
 
     def __enter__(self) -> "CertificateStore":
         return self
@@ -266,9 +277,6 @@ class CertificateStore:
                 if self._connection.in_transaction:
                     self._connection.execute("ROLLBACK")
                 raise
-            finally:
-                # This connection's own commits do not change PRAGMA data_version.
-                self._trust_version_cache = None
 
     @contextlib.contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -306,10 +314,12 @@ class CertificateStore:
         Cheap enough to call on every GREP11 call: while no other connection has committed, the
         cached value is returned after one ``PRAGMA data_version`` query.
         """
-        with self._lock:
-            data_version = self._connection.execute("PRAGMA data_version").fetchone()[0]
+        with self._read_lock:
+            # data_version changes with every commit of another connection, this store's writer
+            # connection included.
+            data_version = self._reader.execute("PRAGMA data_version").fetchone()[0]
             if data_version != self._data_version or self._trust_version_cache is None:
-                row = self._connection.execute(
+                row = self._reader.execute(
                     "SELECT value FROM meta WHERE name = 'trust_version'"
                 ).fetchone()
                 self._trust_version_cache = row[0]
@@ -318,22 +328,18 @@ class CertificateStore:
 
     def trusted_ca_certificates(self) -> TrustSnapshot:
         """Return the union of every administrator's CA certificates and its version."""
-        with self._lock:
-            # One read transaction, so the version matches the certificates. Inside a
-            # transaction() block the enclosing transaction already gives that.
-            own_transaction = not self._connection.in_transaction
-            if own_transaction:
-                self._connection.execute("BEGIN")
+        with self._read_lock:
+            # One read transaction, so the version matches the certificates.
+            self._reader.execute("BEGIN")
             try:
-                version = self._connection.execute(
+                version = self._reader.execute(
                     "SELECT value FROM meta WHERE name = 'trust_version'"
                 ).fetchone()[0]
-                rows = self._connection.execute(
+                rows = self._reader.execute(
                     "SELECT pem FROM certificates ORDER BY admin, cert_id"
                 ).fetchall()
             finally:
-                if own_transaction:
-                    self._connection.execute("COMMIT")
+                self._reader.execute("COMMIT")
         unique = dict.fromkeys(row[0].encode("ascii") for row in rows)
         return TrustSnapshot(version=version, certificates=tuple(unique))
 
@@ -367,7 +373,7 @@ class CertificateStore:
             if self.admin_key(admin) is not None:
                 raise ConflictError(f"administrator {admin} already has an admin key")
             if self.admin_count() >= max_admins:
-                raise LimitError(f"the store already holds the maximum of {max_admins} admin keys")
+                raise LimitError(f"the store already contains the maximum of {max_admins} admin keys")
             self._connection.execute(
                 "INSERT INTO admin_keys (admin, key_id, public_key_pem, created_at, updated_at) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -492,7 +498,7 @@ class CertificateStore:
     def consume_nonce(self, admin: str, nonce: str, expires_at: float) -> None:
         """Record ``nonce`` until ``expires_at``; ``ReplayError`` when it is already recorded.
 
-        Expired nonces are dropped first, so the table holds one validity window of requests.
+        Expired nonces are dropped first, so the table contains one validity window of requests.
         """
         with self.transaction():
             self._connection.execute("DELETE FROM nonces WHERE expires_at < ?", (time.time(),))

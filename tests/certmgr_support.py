@@ -19,7 +19,7 @@ import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
 from certmgr import iam, signing
@@ -72,6 +72,7 @@ def make_certificate(
     leaves out keyUsage."""
     now = datetime.datetime.now(UTC)
     key = key or ec.generate_private_key(ec.SECP256R1())
+
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     builder = (
         x509.CertificateBuilder()
@@ -82,10 +83,12 @@ def make_certificate(
         .not_valid_before(not_before or now - datetime.timedelta(days=1))
         .not_valid_after(not_after or now + datetime.timedelta(days=365))
     )
+
     if ca is not None:
         builder = builder.add_extension(
             x509.BasicConstraints(ca=ca, path_length=None), critical=True
         )
+
     if key_cert_sign is not None:
         builder = builder.add_extension(
             x509.KeyUsage(
@@ -101,13 +104,17 @@ def make_certificate(
             ),
             critical=True,
         )
+
     if san_ip:
         builder = builder.add_extension(
             x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(san_ip))]),
             critical=False,
         )
+
     signer = issuer.key if issuer else key
-    return Issued(builder.sign(signer, hashes.SHA256()), key)
+    # Ed25519 signs without a separate hash.
+    algorithm = None if isinstance(signer, ed25519.Ed25519PrivateKey) else hashes.SHA256()
+    return Issued(builder.sign(signer, algorithm), key)
 
 
 def rsa_key(bits: int):

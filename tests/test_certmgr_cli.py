@@ -72,7 +72,8 @@ def table(lines: list) -> list:
     for line in block[1:-1]:
         if line.startswith("+-"):
             continue
-        assert line.startswith("| ") and line.endswith(" |"), line
+        assert line.startswith("| "), line
+        assert line.endswith(" |"), line
         rows.append([cell.strip() for cell in line[2:-2].split(" | ")])
     return rows
 

@@ -340,3 +340,29 @@ def test_real_certificate_round_trip(store):
     ca = make_certificate("round trip CA")
     put(store, "alice", "real", ca.pem)
     assert store.trusted_ca_certificates().certificates == (ca.pem.encode(),)
+
+
+def test_trust_reads_do_not_wait_for_writes(store):
+    put(store, "alice", "ca1")
+    inside = threading.Event()
+    release = threading.Event()
+
+    def hold_write_transaction():
+        with store.transaction():
+            put(store, "alice", "ca2")
+            inside.set()
+            release.wait(10)
+
+    writer = threading.Thread(target=hold_write_transaction)
+    writer.start()
+    try:
+        assert inside.wait(10)
+        started = time.monotonic()
+        # The open transaction is not visible yet, and reading it does not block.
+        assert store.change_version() == 1
+        assert len(store.trusted_ca_certificates().certificates) == 1
+        assert time.monotonic() - started < 1.0
+    finally:
+        release.set()
+        writer.join()
+    assert store.change_version() == 2
