@@ -565,12 +565,19 @@ class Engine:
         """
         spec = lookup(mechanism.mechanism, Function.WRAP)
         parameter = spec.parameter(mechanism.parameter)
+        if spec.bound_wrap is not None:
+            return self._wrap_attribute_bound(spec, key, kek, mac_key)
         wrapping_key = self._checked_key(kek, Role.WRAPPING_KEY, spec, Function.WRAP)
         target = self._open(key, Role.KEY)
         if target.object_class == CKO.PUBLIC_KEY:
             raise PKCS11Error(CKR.KEY_NOT_WRAPPABLE, "public keys are not wrapped")
         if not target.attributes.get(CKA.EXTRACTABLE, False):
             raise PKCS11Error(CKR.KEY_UNEXTRACTABLE, "the key's CKA_EXTRACTABLE is FALSE")
+        if target.attributes.get(CKA.IBM_ATTRBOUND, False):
+            raise PKCS11Error(
+                CKR.KEY_NOT_WRAPPABLE,
+                "a key with CKA_IBM_ATTRBOUND is wrapped with CKM_IBM_ATTRIBUTEBOUND_WRAP only",
+            )
         try:
             return spec.cipher.encrypt_once(wrapping_key, parameter, target.value)
         except PKCS11Error as error:
@@ -596,6 +603,8 @@ class Engine:
         attributes = normalize_template(template)
         if spec.transport is not None:
             return self._import_public_key(wrapped, attributes)
+        if spec.bound_wrap is not None:
+            return self._unwrap_attribute_bound(spec, wrapped, kek, attributes, mac_key)
         unwrapping_key = self._checked_key(kek, Role.UNWRAPPING_KEY, spec, Function.UNWRAP)
         object_class = attributes.get(CKA.CLASS)
         key_type = attributes.get(CKA.KEY_TYPE)
@@ -634,6 +643,44 @@ class Engine:
             f"cannot unwrap an object of class {object_class:#x}; public keys are imported "
             "with CKM_IBM_TRANSPORTKEY",
         )
+
+    def _wrap_attribute_bound(self, spec, key, kek, mac_key) -> bytes:
+        """Wrap a key with its attributes (see ``mechanisms.attrbound``)."""
+        scheme = spec.bound_wrap
+        kek_class = scheme.kek_class(self._open(kek, Role.WRAPPING_KEY).key_type, wrap=True)
+        wrapping_key = self._checked_key(kek, Role.WRAPPING_KEY, spec, Function.WRAP, kek_class)
+        scheme.check_kek(wrapping_key)
+        mac_value = scheme.check_mac_key(self._open(mac_key, Role.KEY))
+        target = self._open(key, Role.KEY)
+        if target.object_class == CKO.PUBLIC_KEY:
+            raise PKCS11Error(CKR.KEY_NOT_WRAPPABLE, "public keys are not wrapped")
+        if not target.attributes.get(CKA.EXTRACTABLE, False):
+            raise PKCS11Error(CKR.KEY_UNEXTRACTABLE, "the key's CKA_EXTRACTABLE is FALSE")
+        return scheme.wrap(wrapping_key, mac_value, target)
+
+    def _unwrap_attribute_bound(self, spec, wrapped, kek, template, mac_key) -> KeyResult:
+        """Restore a key and its attributes; the template names only class and key type."""
+        scheme = spec.bound_wrap
+        kek_class = scheme.kek_class(self._open(kek, Role.UNWRAPPING_KEY).key_type, wrap=False)
+        unwrapping_key = self._checked_key(
+            kek, Role.UNWRAPPING_KEY, spec, Function.UNWRAP, kek_class
+        )
+        scheme.check_kek(unwrapping_key)
+        mac_value = scheme.check_mac_key(self._open(mac_key, Role.KEY))
+        object_class, key_type, attributes, value = scheme.unwrap(
+            unwrapping_key, mac_value, bytes(wrapped)
+        )
+        _check_class_and_type(template, object_class, key_type, "template")
+        # The login session belongs to this call, not to the wrapped key, so it still applies.
+        if CKA.IBM_LOGIN_SESSION in template:
+            attributes[CKA.IBM_LOGIN_SESSION] = template[CKA.IBM_LOGIN_SESSION]
+        # As for every unwrapped key, the value was outside this HSM.
+        attributes.update(
+            {CKA.LOCAL: False, CKA.NEVER_EXTRACTABLE: False, CKA.ALWAYS_SENSITIVE: False}
+        )
+        blob = self._seal_key(attributes, value)
+        checksum = secret_checksum(key_type, value) if object_class == CKO.SECRET_KEY else b""
+        return KeyResult(blob, checksum, _describe(attributes))
 
     def _import_public_key(self, spki: bytes, template: dict) -> KeyResult:
         """CKM_IBM_TRANSPORTKEY: turn a plain SPKI into a MACed SPKI; the KEK is ignored."""

@@ -178,6 +178,7 @@ class MechanismSpec:
     generator: Optional[object] = None
     derive: Optional[DeriveScheme] = None
     transport: Optional[TransportKeyScheme] = None
+    bound_wrap: Optional[object] = None
     extra_flags: int = 0
 
     @property
