@@ -27,7 +27,7 @@ from .attributes import (
 from .blobs import BlobError, BlobFault, Sealer
 from .constants import CKA, CKK, CKM, CKO, CKR
 from .errors import PKCS11Error
-from .keys import CURVE_BY_OPENSSL_NAME, Key, public_properties, secret_checksum
+from .keys import CURVE_BY_OPENSSL_NAME, Key, load_spki, public_properties, secret_checksum
 from .masterkey import MasterKey
 from .sessions import ZERO_SESSION, LoginSessions
 from .mechanisms import (
@@ -45,7 +45,12 @@ from .types import KeyPair, KeyResult, Mechanism, MechanismInfo, UpdateResult
 MAX_RANDOM_BYTES = 1_000_000
 KEY_CACHE_ENTRIES = 4096
 
-PKEY_KEY_TYPES = {"RSA": CKK.RSA, "EC": CKK.EC}
+PKEY_KEY_TYPES = {
+    "RSA": CKK.RSA,
+    "EC": CKK.EC,
+    "ML-DSA": CKK.IBM_ML_DSA,
+    "ML-KEM": CKK.IBM_ML_KEM,
+}
 
 
 class Role(enum.Enum):
@@ -178,7 +183,7 @@ class Engine:
         # An EP11 session id never starts with 0x30, so a leading DER SEQUENCE is an SPKI.
         if blob[0] == 0x30:
             opened = self._sealer.open_public_key(blob)
-            pkey = _crypto.PKey.from_spki(opened.spki)
+            pkey = load_spki(opened.spki)
             key_type = PKEY_KEY_TYPES[pkey.key_type]
             if opened.maced:
                 attributes = dict(attributes_from_bits(opened.bits))
@@ -691,7 +696,7 @@ class Engine:
                     f"CKM_IBM_TRANSPORTKEY takes Boolean attributes only, not {CKA(type_).name}",
                 )
         try:
-            pkey = _crypto.PKey.from_spki(bytes(spki))
+            pkey = load_spki(bytes(spki))
         except _crypto.CryptoError:
             raise PKCS11Error(
                 CKR.WRAPPED_KEY_INVALID, "the wrapped data is not a DER SubjectPublicKeyInfo"

@@ -7,6 +7,7 @@ from typing import Dict, Optional
 from . import _crypto
 from .constants import CKA, CKK, CKO, CKR
 from .errors import PKCS11Error
+from .pqckeys import PQCKey, PQCKeyError
 
 CHECK_VALUE_BYTES = 3
 
@@ -87,13 +88,13 @@ class Key:
 
     @property
     def pkey(self):
-        """The parsed libcrypto key of a private or public key, parsed once."""
+        """The parsed key of a private or public key, parsed once."""
         if self._pkey is None:
             if self.object_class == CKO.PRIVATE_KEY:
                 # The engine sealed this PKCS #8 itself, after checking it on import.
-                self._pkey = _crypto.PKey.from_pkcs8(self.value, pairwise_check=False)
+                self._pkey = load_pkcs8(self.value, pairwise_check=False)
             else:
-                self._pkey = _crypto.PKey.from_spki(self.value)
+                self._pkey = load_spki(self.value)
         return self._pkey
 
     @property
@@ -101,6 +102,31 @@ class Key:
         if self.object_class == CKO.SECRET_KEY:
             return len(self.value) * 8
         return self.pkey.bits
+
+
+def load_spki(der: bytes):
+    """Parse a DER SubjectPublicKeyInfo with libcrypto, or as an ML-DSA or ML-KEM key.
+
+    Raises ``_crypto.KeyFormatError`` when neither parses it.
+    """
+    try:
+        return _crypto.PKey.from_spki(der)
+    except _crypto.KeyFormatError:
+        try:
+            return PQCKey.from_spki(der)
+        except PQCKeyError:
+            raise _crypto.KeyFormatError("not a supported SubjectPublicKeyInfo") from None
+
+
+def load_pkcs8(der: bytes, pairwise_check: bool = True):
+    """Parse a DER PKCS #8 private key like ``load_spki``."""
+    try:
+        return _crypto.PKey.from_pkcs8(der, pairwise_check=pairwise_check)
+    except _crypto.KeyFormatError:
+        try:
+            return PQCKey.from_pkcs8(der)
+        except PQCKeyError:
+            raise _crypto.KeyFormatError("not a supported PKCS #8 private key") from None
 
 
 def check_value(key_type: int, value: bytes) -> bytes:
@@ -129,5 +155,7 @@ def public_properties(pkey) -> Dict[int, object]:
             CKA.MODULUS_BITS: pkey.bits,
             CKA.PUBLIC_EXPONENT: exponent.to_bytes((exponent.bit_length() + 7) // 8, "big"),
         }
+    if isinstance(pkey, PQCKey):
+        return {CKA.IBM_PARAMETER_SET: pkey.parameter_set.number}
     curve = CURVE_BY_OPENSSL_NAME.get(pkey.curve)
     return {CKA.EC_PARAMS: curve.der_oid} if curve else {}

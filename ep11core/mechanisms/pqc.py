@@ -1,0 +1,177 @@
+"""Post-quantum mechanisms: ML-DSA (FIPS 204) and ML-KEM (FIPS 203).
+
+- CKM_IBM_ML_DSA_KEY_PAIR_GEN and CKM_IBM_ML_KEM_KEY_PAIR_GEN take the parameter set from
+  CKA_IBM_PARAMETER_SET in either template (``pqckeys.PARAMETER_SETS`` lists the values).
+- CKM_IBM_ML_DSA signs and verifies pure ML-DSA with an empty context, single-part (Init and one
+  Sign or Verify call, or the Single calls). It takes no mechanism parameter.
+- CKM_IBM_ML_KEM derives a secret key in DeriveKey with a KyberKEMParm: mode 1 encapsulates to
+  a public key and returns the ciphertext after the 7-byte checksum of the new key, mode 2
+  decapsulates the ciphertext with the private key. The new key is the leading CKA_VALUE_LEN
+  bytes (default 32) of the 32-byte shared secret.
+
+CKM_IBM_DILITHIUM and CKM_IBM_KYBER are not offered: they are IBM's round-2 Dilithium and Kyber,
+which differ from FIPS 204 and FIPS 203, and no maintained library here implements them.
+TODO: the hybrid KDFs of KyberKEMParm (CKD_IBM_HYBRID_*), which mix in the value of a generic
+secret given as a blob, are not implemented yet; only CKD_NULL is.
+"""
+
+from ..constants import CKA, CKD, CKK, CKM, CKO, CKR
+from ..errors import PKCS11Error
+from ..keys import secret_checksum
+from ..pqckeys import ML_DSA, ML_KEM, PARAMETER_SET_BY_NUMBER, PARAMETER_SETS, PQCKey
+from ..types import KyberKEMParams
+from .base import (
+    SIGN_VERIFY,
+    DerivedKey,
+    DeriveScheme,
+    Function,
+    KeyPairGenerator,
+    MechanismSpec,
+    invalid_signature,
+    signature_length_error,
+)
+from .parameters import param_error
+from .signing import RawSignScheme
+
+KEM_VERSION = 0
+KEM_ENCAPSULATE, KEM_DECAPSULATE = 1, 2
+SHARED_SECRET_BYTES = 32
+AES_KEY_LENGTHS = (16, 24, 32)
+
+
+class PQCKeyPairGenerator(KeyPairGenerator):
+    """ML-DSA or ML-KEM key pairs of the parameter set that CKA_IBM_PARAMETER_SET names."""
+
+    def __init__(self, algorithm: str, key_type: int):
+        self.algorithm = algorithm
+        self.key_type = key_type
+
+    def generate(self, public, private):
+        number = public.get(CKA.IBM_PARAMETER_SET, private.get(CKA.IBM_PARAMETER_SET))
+        if number is None:
+            raise PKCS11Error(CKR.TEMPLATE_INCOMPLETE, "CKA_IBM_PARAMETER_SET is required")
+        parameter_set = PARAMETER_SET_BY_NUMBER.get((self.algorithm, number))
+        if parameter_set is None:
+            supported = ", ".join(
+                f"{entry.number} ({entry.name})"
+                for entry in PARAMETER_SETS
+                if entry.algorithm == self.algorithm
+            )
+            raise PKCS11Error(
+                CKR.ATTRIBUTE_VALUE_INVALID,
+                f"{self.algorithm} parameter set {number} is not supported; use {supported}",
+            )
+        return PQCKey.generate(parameter_set)
+
+
+class MLDSASigner:
+    """Pure ML-DSA over the message; signing is hedged (randomized), as FIPS 204 recommends."""
+
+    def sign(self, key, parameter, data):
+        return key.pkey.sign(data)
+
+    def verify(self, key, parameter, data, signature):
+        expected = key.pkey.parameter_set.output_bytes
+        if len(signature) != expected:
+            raise signature_length_error(expected, len(signature))
+        if not key.pkey.verify(data, signature):
+            raise invalid_signature()
+
+
+def kem_parameter(parameter):
+    if not isinstance(parameter, KyberKEMParams):
+        raise param_error("CKM_IBM_ML_KEM needs a KyberKEMParm parameter")
+    if parameter.version != KEM_VERSION:
+        raise param_error(f"KyberKEMParm version must be {KEM_VERSION}, got {parameter.version}")
+    if parameter.mode not in (KEM_ENCAPSULATE, KEM_DECAPSULATE):
+        raise param_error(f"KEM mode {parameter.mode} is neither encapsulate (1) nor decapsulate (2)")
+    if parameter.kdf != CKD.NULL:
+        raise param_error(f"KEM KDF {parameter.kdf:#x} is not supported; use CKD_NULL")
+    if parameter.mode == KEM_DECAPSULATE and not parameter.ciphertext:
+        raise param_error("decapsulation needs the ciphertext")
+    return parameter
+
+
+def _secret_value(template: dict, shared_secret: bytes):
+    key_type = template.get(CKA.KEY_TYPE, CKK.GENERIC_SECRET)
+    length = template.get(CKA.VALUE_LEN, SHARED_SECRET_BYTES)
+    if template.get(CKA.CLASS, CKO.SECRET_KEY) != CKO.SECRET_KEY:
+        raise PKCS11Error(CKR.TEMPLATE_INCONSISTENT, "a KEM derives a CKO_SECRET_KEY")
+    if key_type not in (CKK.AES, CKK.GENERIC_SECRET):
+        raise PKCS11Error(
+            CKR.TEMPLATE_INCONSISTENT, "a KEM derives CKK_AES or CKK_GENERIC_SECRET keys"
+        )
+    valid = AES_KEY_LENGTHS if key_type == CKK.AES else range(1, SHARED_SECRET_BYTES + 1)
+    if length not in valid:
+        raise PKCS11Error(
+            CKR.KEY_SIZE_RANGE,
+            f"the {SHARED_SECRET_BYTES}-byte shared secret cannot make a {length}-byte key",
+        )
+    return key_type, shared_secret[:length]
+
+
+class MLKEMDeriveScheme(DeriveScheme):
+    """Encapsulation to a public key or decapsulation with a private key."""
+
+    asymmetric = True
+
+    def base_key_class(self, parameter) -> int:
+        return CKO.PUBLIC_KEY if parameter.mode == KEM_ENCAPSULATE else CKO.PRIVATE_KEY
+
+    def derive(self, base_key, parameter, data, template) -> DerivedKey:
+        pkey = base_key.pkey
+        if parameter.mode == KEM_ENCAPSULATE:
+            shared_secret, ciphertext = pkey.encapsulate()
+        else:
+            ciphertext = parameter.ciphertext
+            expected = pkey.parameter_set.output_bytes
+            if len(ciphertext) != expected:
+                raise param_error(
+                    f"a {pkey.parameter_set.name} ciphertext is {expected} bytes, "
+                    f"got {len(ciphertext)}"
+                )
+            shared_secret = pkey.decapsulate(ciphertext)
+        key_type, value = _secret_value(template, shared_secret)
+        checksum = None
+        if parameter.mode == KEM_ENCAPSULATE:
+            checksum = secret_checksum(key_type, value) + ciphertext
+        return DerivedKey(CKO.SECRET_KEY, key_type, value, checksum)
+
+
+def _sizes(algorithm: str) -> dict:
+    """Key sizes in bytes of the encoded public key, as the EP11 PQC mechanisms count them."""
+    sizes = [entry.public_key_bytes for entry in PARAMETER_SETS if entry.algorithm == algorithm]
+    return {"min_key_size": min(sizes), "max_key_size": max(sizes)}
+
+
+ROWS = [
+    MechanismSpec(
+        CKM.IBM_ML_DSA_KEY_PAIR_GEN,
+        Function.GENERATE_KEY_PAIR,
+        key_types=frozenset({CKK.IBM_ML_DSA}),
+        generator=PQCKeyPairGenerator(ML_DSA, CKK.IBM_ML_DSA),
+        **_sizes(ML_DSA),
+    ),
+    MechanismSpec(
+        CKM.IBM_ML_DSA,
+        SIGN_VERIFY,
+        key_types=frozenset({CKK.IBM_ML_DSA}),
+        sign=RawSignScheme(MLDSASigner()),
+        **_sizes(ML_DSA),
+    ),
+    MechanismSpec(
+        CKM.IBM_ML_KEM_KEY_PAIR_GEN,
+        Function.GENERATE_KEY_PAIR,
+        key_types=frozenset({CKK.IBM_ML_KEM}),
+        generator=PQCKeyPairGenerator(ML_KEM, CKK.IBM_ML_KEM),
+        **_sizes(ML_KEM),
+    ),
+    MechanismSpec(
+        CKM.IBM_ML_KEM,
+        Function.DERIVE,
+        key_types=frozenset({CKK.IBM_ML_KEM}),
+        parameter=kem_parameter,
+        derive=MLKEMDeriveScheme(),
+        **_sizes(ML_KEM),
+    ),
+]
