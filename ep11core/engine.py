@@ -2,7 +2,8 @@
 
 ``Engine`` is the HSM domain: every method takes and returns bytes and plain Python values,
 raises ``PKCS11Error`` on failure, and keeps no state between calls apart from a cache of
-opened key blobs (blobs are immutable, so a cached entry is valid for as long as the blob).
+opened key blobs (blobs are immutable, so a cached entry is valid for as long as the blob)
+and the set of open login sessions (``ep11core.sessions``).
 The GREP11 servicer calls exactly these methods; applications may call them in-process.
 """
 
