@@ -6,9 +6,9 @@ PIN-blob argument on the other calls, so the emulator binds keys as follows (our
 
 - ``Login(store_id, pin)`` returns an 80-byte PIN blob: the 32-byte session id, a 16-byte random
   salt and an HMAC-SHA-256 over both (the EP11 PIN blob sizes, ``XCP_PINBLOB_BYTES``). The
-  session id is an HMAC of the store id and the PIN under a key derived from the master key, so
-  logging in again with the same store id and PIN reopens the same session, as EP11 hosts rely
-  on when they log in again after CKR_SESSION_CLOSED.
+  session id is an HMAC of the store id and the PIN under a key derived from the master key.
+  Logging in again with the same store id and PIN therefore reopens the same session, which
+  EP11 hosts rely on when they log in again after CKR_SESSION_CLOSED.
 - A call that creates a key binds it to a session when its template carries
   CKA_IBM_LOGIN_SESSION with that PIN blob. The key blob then carries the session id in its
   first 32 bytes, and CKA_IBM_LOGIN_SESSION reads back as the session id. Public keys (MACed

@@ -91,7 +91,7 @@ def test_client_flow_checksum(ep11, mac_key, rsa_pair):
 def test_attributes_round_trip(ep11, mac_key, rsa_pair):
     key = aes_key(ep11, {CKA.LABEL: b"bound key", CKA.DECRYPT: False, CKA.SIGN: False})
     wrapped = ep11.wrap_key(AB_WRAP, key.blob, rsa_pair.public_blob, mac_key.blob)
-    # The template asks for DECRYPT and SIGN, but the wrapped attributes win.
+    # The template requests SIGN and another label, but the wrapped attributes win.
     template = {**UNWRAP_TEMPLATE, CKA.SIGN: True, CKA.LABEL: b"ignored"}
     unwrapped = ep11.unwrap_key(AB_WRAP, wrapped, rsa_pair.private_blob, template, mac_key.blob)
     original = ep11.get_attribute_value(key.blob, ROUND_TRIP_ATTRIBUTES)

@@ -1,7 +1,8 @@
 """ML-DSA (FIPS 204) and ML-KEM (FIPS 203) on every backend, cross-checked with ``cryptography``.
 
-Every signature the HSM makes is verified by ``cryptography``, and the reverse; every KEM runs
-once with the HSM on both sides and once with ``cryptography`` on the other side.
+``cryptography`` verifies every signature that the HSM makes, and the HSM verifies signatures
+made by ``cryptography``. Every KEM runs once with the HSM on both sides and once with
+``cryptography`` on the other side.
 """
 
 import os

@@ -11,8 +11,8 @@
 
 CKM_IBM_DILITHIUM and CKM_IBM_KYBER are not offered: they are IBM's round-2 Dilithium and Kyber,
 which differ from FIPS 204 and FIPS 203, and no maintained library here implements them.
-TODO: the hybrid KDFs of KyberKEMParm (CKD_IBM_HYBRID_*), which mix in the value of a generic
-secret given as a blob, are not implemented yet; only CKD_NULL is.
+TODO: only CKD_NULL is implemented. The hybrid KDFs of KyberKEMParm (CKD_IBM_HYBRID_*), which
+mix in the value of a generic secret given as a blob, are rejected.
 """
 
 from ..constants import CKA, CKD, CKK, CKM, CKO, CKR
