@@ -126,6 +126,12 @@ def test_missing_token(iam_server):
         assert "missing IAM token" in expect_rejected(channel)
 
 
+def test_bearer_scheme_case_insensitive(iam_server):
+    token = iam_server.token_from_form("reader-key")["access_token"]
+    with iam_server.channel() as channel:
+        assert len(random_bytes(channel, [("authorization", f"bearer {token}")])) == 16
+
+
 def test_malformed_authorization(iam_server):
     token = iam_server.token_from_form("reader-key")["access_token"]
     with iam_server.channel() as channel:
