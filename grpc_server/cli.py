@@ -5,6 +5,9 @@ foreground until SIGINT or SIGTERM, then stops cleanly with exit status 0. Exit 
 that the state folder or the IAM API keys file is unusable, for example a corrupt master key
 file, which is never replaced. Exit status 1 means that a port could not be bound or the ready
 file could not be written.
+
+``grep11-emulator bench`` drives a running server at the address it is given with concurrent
+clients and reports throughput and latency percentiles (``grpc_server.loadgen``).
 """
 
 import argparse
@@ -17,6 +20,7 @@ import sys
 import threading
 
 from ep11core.masterkey import MasterKeyError
+from grpc_server import loadgen
 from grpc_server.authservices import AuthServicesError
 from grpc_server.server import EmulatorServer, ServerStartError
 from grpc_server.tlscerts import TLSFilesError
@@ -122,6 +126,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="minimum level of the log lines on stderr (default: INFO)",
     )
     serve.set_defaults(run=serve_command)
+
+    bench = commands.add_parser(
+        "bench",
+        help="drive a running GREP11 server with concurrent clients and report its throughput",
+        description="Send one kind of call to the GREP11 server at --address from concurrent "
+        "clients for a bounded count or time, then report throughput and latency percentiles.",
+    )
+    loadgen.add_arguments(bench)
+    bench.set_defaults(run=loadgen.bench_command)
     return parser
 
 
