@@ -143,6 +143,8 @@ class TLSFrontEnd:
 
     def start(self) -> int:
         """Bind the port, start accepting and return the bound port (useful for port 0)."""
+        # NOTE: a host name binds only its first address; with "localhost" the plaintext port
+        # (bound by gRPC) may listen on both 127.0.0.1 and ::1 while the TLS port takes one.
         try:
             family, _, _, _, address = socket.getaddrinfo(
                 self.host, self.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
