@@ -15,8 +15,9 @@ API-keys file (``--iam PATH``): a JSON list of objects, one per API key::
   Writer and Manager gate the GREP11 calls as on HPCS; only ``Certificate Manager`` opens the
   certificate-manager API.
 
-Tokens are JWTs (RFC 7519) signed with HMAC-SHA-256 (JWS ``HS256``) under a key that the serve
-command generates at each start, so tokens do not survive a restart. The claims are ``iss``
+Tokens are JWTs (RFC 7519) signed with HMAC-SHA-256 (JWS ``HS256``) under the signing key the
+caller passes in. The serve command keeps that key in the state folder, so tokens survive a
+restart of the same state folder. The claims are ``iss``
 (``grep11-emulator``), ``sub`` (the name), ``roles``, ``iat``, ``exp`` and ``jti``. A token is
 valid until ``exp``; there is no revocation.
 """
@@ -226,8 +227,8 @@ class TokenService:
         expected = hmac.new(self._signing_key, signing_input, hashlib.sha256).digest()
         if not hmac.compare_digest(signature, expected):
             raise IAMError(
-                "invalid", "the bearer token signature is invalid (issued by another server "
-                "or before a restart?)"
+                "invalid", "the bearer token signature is invalid (was it issued by another "
+                "emulator or state folder?)"
             )
         identity = _identity_from_claims(claims)
         if self._clock() >= identity.expires_at:
