@@ -9,6 +9,7 @@ from grpc_server import convert
 from grpc_server.errors import grep11_errors
 from grpc_server.generated import grep11_pb2 as pb
 from grpc_server.generated import grep11_pb2_grpc
+from grpc_server.lowpriority import LowPriorityExecutor
 
 
 class CryptoServicer(grep11_pb2_grpc.CryptoServicer):
@@ -16,6 +17,9 @@ class CryptoServicer(grep11_pb2_grpc.CryptoServicer):
 
     def __init__(self, engine):
         self._engine = engine
+        # Key pair generation (an RSA-4096 pair takes seconds) runs on low-priority threads, so
+        # that short calls keep their latency while it runs.
+        self._slow_calls = LowPriorityExecutor()
 
     # Random numbers and digests
 
@@ -187,7 +191,8 @@ class CryptoServicer(grep11_pb2_grpc.CryptoServicer):
 
     @grep11_errors
     def GenerateKeyPair(self, request):
-        pair = self._engine.generate_key_pair(
+        pair = self._slow_calls.call(
+            self._engine.generate_key_pair,
             convert.mechanism(request.Mech),
             convert.template(request.PubKeyTemplate),
             convert.template(request.PrivKeyTemplate),
