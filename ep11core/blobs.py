@@ -19,12 +19,17 @@ the HMAC-SHA-256 (32) over the SPKI and the trailer before the MAC.
 The encryption and MAC keys are HMAC-SHA-256 of the master key over fixed labels, one pair for
 key blobs, one for state blobs and one MAC key for SPKIs. Blob contents are specific to this
 emulator and cannot be exchanged with real HSM blobs.
+
+During a master key rotation a ``Sealer`` also holds the committed new master key. It still
+seals and opens under the current key only; ``rewrap`` moves a key blob or a MACed SPKI from
+the current key to the new one.
 """
 
 import enum
 import hmac as _hmac
 import struct
 from dataclasses import dataclass
+from typing import Optional
 
 from . import _crypto
 from .masterkey import MasterKey
@@ -115,30 +120,46 @@ def _octet_string(value: bytes) -> bytes:
     return bytes((0x04, len(value))) + value
 
 
-class Sealer:
-    """Seals and opens blobs under one master key."""
+class _DerivedKeys:
+    """The blob keys derived from one master key."""
 
     def __init__(self, master_key: MasterKey):
         self.wkid = master_key.wkid
         root = master_key.key
         derive = lambda label: _crypto.hmac("sha256", root, label)  # noqa: E731
-        self._key_encryption = derive(b"grep11-emulator key blob encryption")
-        self._key_mac = derive(b"grep11-emulator key blob mac")
-        self._state_encryption = derive(b"grep11-emulator state blob encryption")
-        self._state_mac = derive(b"grep11-emulator state blob mac")
-        self._spki_mac = derive(b"grep11-emulator spki mac")
+        self.key_encryption = derive(b"grep11-emulator key blob encryption")
+        self.key_mac = derive(b"grep11-emulator key blob mac")
+        self.state_encryption = derive(b"grep11-emulator state blob encryption")
+        self.state_mac = derive(b"grep11-emulator state blob mac")
+        self.spki_mac = derive(b"grep11-emulator spki mac")
 
-    def _keys(self, magic: int):
+    def for_magic(self, magic: int):
         if magic == KEY_MAGIC:
-            return self._key_encryption, self._key_mac
-        return self._state_encryption, self._state_mac
+            return self.key_encryption, self.key_mac
+        return self.state_encryption, self.state_mac
 
-    def _seal(self, magic: int, payload: bytes, bits: int, session: bytes) -> bytes:
-        encryption_key, mac_key = self._keys(magic)
+
+class Sealer:
+    """Seals and opens blobs under the current master key.
+
+    ``next_key`` is the committed new master key of a rotation, the target of ``rewrap``.
+    """
+
+    def __init__(self, master_key: MasterKey, next_key: Optional[MasterKey] = None):
+        self.wkid = master_key.wkid
+        self._current = _DerivedKeys(master_key)
+        self._next = _DerivedKeys(next_key) if next_key is not None else None
+        self.next_wkid = next_key.wkid if next_key is not None else None
+
+    def _seal(
+        self, magic: int, payload: bytes, bits: int, session: bytes, keys=None
+    ) -> bytes:
+        keys = keys or self._current
+        encryption_key, mac_key = keys.for_magic(magic)
         iv = _crypto.random_bytes(IV_BYTES)
         header = (
             session
-            + self.wkid
+            + keys.wkid
             + struct.pack(">QQH", bits, 0, magic)
             + iv
         )
@@ -146,18 +167,19 @@ class Sealer:
         body = header + ciphertext
         return body + _crypto.hmac("sha256", mac_key, body)
 
-    def _open(self, magic: int, blob: bytes) -> OpenedBlob:
+    def _open(self, magic: int, blob: bytes, keys=None) -> OpenedBlob:
+        keys = keys or self._current
         if len(blob) < MIN_BLOB_BYTES or (len(blob) - HEADER_BYTES - MAC_BYTES) % 16:
             raise BlobError(BlobFault.MALFORMED, f"a blob cannot be {len(blob)} bytes long")
         found_magic = struct.unpack_from(">H", blob, 64)[0]
         if found_magic != magic:
             raise BlobError(BlobFault.MALFORMED, f"unexpected blob magic {found_magic:#06x}")
-        if blob[32:48] != self.wkid:
+        if blob[32:48] != keys.wkid:
             raise BlobError(
                 BlobFault.WKID_MISMATCH,
-                f"blob WKID {blob[32:48].hex()} is not the current master key's {self.wkid.hex()}",
+                f"blob WKID {blob[32:48].hex()} is not the current master key's {keys.wkid.hex()}",
             )
-        encryption_key, mac_key = self._keys(magic)
+        encryption_key, mac_key = keys.for_magic(magic)
         body, mac = blob[:-MAC_BYTES], blob[-MAC_BYTES:]
         if not _hmac.compare_digest(_crypto.hmac("sha256", mac_key, body), mac):
             raise BlobError(BlobFault.MAC_MISMATCH, "the blob's MAC does not match its contents")
@@ -182,25 +204,34 @@ class Sealer:
         return self._open(STATE_MAGIC, blob)
 
     def seal_public_key(self, spki: bytes, bits: int, session: bytes = ZERO_SESSION) -> bytes:
+        return self._seal_public(spki, struct.pack(">IQ", SPKI_ATTRIBUTE_HEADER, bits), session)
+
+    def _seal_public(
+        self,
+        spki: bytes,
+        attribute_field: bytes,
+        session: bytes,
+        mode: bytes = bytes(SPKI_MODE_BYTES),
+        keys=None,
+    ) -> bytes:
+        keys = keys or self._current
         trailer = (
-            _octet_string(self.wkid)
+            _octet_string(keys.wkid)
             + _octet_string(session)
             + _octet_string(_crypto.random_bytes(SPKI_SALT_BYTES))
-            + _octet_string(bytes(SPKI_MODE_BYTES))
-            + _octet_string(struct.pack(">IQ", SPKI_ATTRIBUTE_HEADER, bits))
+            + _octet_string(mode)
+            + _octet_string(attribute_field)
         )
-        mac = _crypto.hmac("sha256", self._spki_mac, spki + trailer)
+        mac = _crypto.hmac("sha256", keys.spki_mac, spki + trailer)
         return spki + trailer + _octet_string(mac)
 
-    def open_public_key(self, blob: bytes) -> OpenedPublicKey:
-        """Split a public key object into its SPKI and checked trailer.
+    def _open_public_trailer(self, blob: bytes, end: int, keys=None):
+        """Check the trailer after the SPKI ending at ``end``.
 
-        A plain SPKI (nothing after the DER) opens with ``maced=False``.
+        Returns (session, mode, attribute field) once the WKID and the MAC match ``keys``.
         """
-        end = spki_length(blob)
-        spki, trailer = blob[:end], blob[end:]
-        if not trailer:
-            return OpenedPublicKey(spki=spki, bits=0, maced=False)
+        keys = keys or self._current
+        trailer = blob[end:]
         if len(trailer) != SPKI_TRAILER_BYTES:
             raise BlobError(
                 BlobFault.MALFORMED, f"a MACed SPKI trailer is {SPKI_TRAILER_BYTES} bytes"
@@ -212,16 +243,61 @@ class Sealer:
                 raise BlobError(BlobFault.MALFORMED, "malformed MACed SPKI trailer")
             fields.append(trailer[offset + 2 : offset + 2 + size])
             offset += 2 + size
-        wkid, session, _salt, _mode, attribute_field, mac = fields
-        if wkid != self.wkid:
+        wkid, session, _salt, mode, attribute_field, mac = fields
+        if wkid != keys.wkid:
             raise BlobError(
                 BlobFault.WKID_MISMATCH,
-                f"public key WKID {wkid.hex()} is not the current master key's {self.wkid.hex()}",
+                f"public key WKID {wkid.hex()} is not the current master key's {keys.wkid.hex()}",
             )
-        expected = _crypto.hmac("sha256", self._spki_mac, blob[: -(2 + MAC_BYTES)])
+        expected = _crypto.hmac("sha256", keys.spki_mac, blob[: -(2 + MAC_BYTES)])
         if not _hmac.compare_digest(expected, mac):
             raise BlobError(BlobFault.MAC_MISMATCH, "the public key's MAC does not match")
-        header, bits = struct.unpack(">IQ", attribute_field)
+        header = struct.unpack(">I", attribute_field[:4])[0]
         if header != SPKI_ATTRIBUTE_HEADER:
             raise BlobError(BlobFault.MALFORMED, f"unknown SPKI attribute header {header:#x}")
+        return session, mode, attribute_field
+
+    def open_public_key(self, blob: bytes) -> OpenedPublicKey:
+        """Split a public key object into its SPKI and checked trailer.
+
+        A plain SPKI (nothing after the DER) opens with ``maced=False``.
+        """
+        end = spki_length(blob)
+        spki = blob[:end]
+        if end == len(blob):
+            return OpenedPublicKey(spki=spki, bits=0, maced=False)
+        _session, _mode, attribute_field = self._open_public_trailer(blob, end)
+        bits = struct.unpack(">Q", attribute_field[4:])[0]
         return OpenedPublicKey(spki=spki, bits=bits, maced=True)
+
+    # --- rotation
+
+    def _keys_of(self, wkid: bytes):
+        """Return the keys of the current or the new master key with ``wkid``.
+
+        An unknown WKID returns the current keys, whose open then reports the mismatch.
+        """
+        if self._next is not None and wkid == self._next.wkid:
+            return self._next
+        return self._current
+
+    def rewrap(self, blob: bytes) -> bytes:
+        """Reseal a key blob or MACed SPKI under the committed new master key.
+
+        The blob may be under the current or already under the new key, so a rewrap job can
+        run again after an interruption. The result has the same length, session id, Boolean
+        bits and contents. A plain SPKI belongs to no master key and is returned unchanged.
+        """
+        if self._next is None:
+            raise ValueError("no new master key is committed")
+        if blob[:1] == b"\x30":
+            end = spki_length(blob)
+            if end == len(blob):
+                return blob
+            trailer_wkid = blob[end + 2 : end + 2 + WKID_BYTES]
+            session, mode, attribute_field = self._open_public_trailer(
+                blob, end, self._keys_of(trailer_wkid)
+            )
+            return self._seal_public(blob[:end], attribute_field, session, mode, self._next)
+        opened = self._open(KEY_MAGIC, blob, self._keys_of(blob[32:48]))
+        return self._seal(KEY_MAGIC, opened.payload, opened.bits, opened.session, self._next)
