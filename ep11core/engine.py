@@ -5,11 +5,20 @@ raises ``PKCS11Error`` on failure, and keeps no state between calls apart from a
 opened key blobs (blobs are immutable, so a cached entry is valid for as long as the blob)
 and the set of open login sessions (``ep11core.sessions``).
 The GREP11 servicer calls exactly these methods; applications may call them in-process.
+
+Every public verb is wrapped by ``_admitted``, which follows the master key file when the
+engine has one and refuses every verb but RewrapKeyBlob with CKR_FUNCTION_CANCELED while a
+committed new master key waits for finalize (HPCS refuses calls during a rotation). The domain
+policy (``policy.Policy``) applies at mechanism lookup, when a key object is sealed, and when a
+key is opened for an operation.
 """
 
 import enum
+import functools
+import inspect
 import struct
 import threading
+import time
 from collections import OrderedDict
 from typing import Dict, Iterable, List, Optional
 
@@ -21,7 +30,6 @@ from .attributes import (
     attributes_from_bits,
     blob_bits,
     decode_attributes,
-    default_attributes,
     encode_attributes,
     normalize_template,
 )
@@ -29,17 +37,16 @@ from .blobs import BlobError, BlobFault, Sealer
 from .constants import CKA, CKK, CKM, CKO, CKR
 from .errors import PKCS11Error
 from .keys import CURVE_BY_OPENSSL_NAME, Key, load_spki, public_properties, secret_checksum
-from .masterkey import MasterKey
+from .masterkey import MasterKey, NewKeyState, RegisterFile, Registers
 from .sessions import ZERO_SESSION, LoginSessions
 from .mechanisms import (
-    MECHANISM_ROWS,
     MECHANISMS,
     Function,
     MechanismSpec,
     decode_parameter,
     encode_parameter,
-    lookup,
 )
+from .policy import DEFAULT_POLICY, Policy, Rule, key_defaults, violation
 from .mechanisms.symmetric import AES_KEY_LENGTHS, GENERIC_SECRET_MAX_BYTES
 from .types import KeyPair, KeyResult, Mechanism, MechanismInfo, UpdateResult
 
@@ -52,6 +59,9 @@ PKEY_KEY_TYPES = {
     "ML-DSA": CKK.IBM_ML_DSA,
     "ML-KEM": CKK.IBM_ML_KEM,
 }
+
+# The verbs that still run while a committed new master key waits for finalize.
+ROTATION_WINDOW_VERBS = frozenset({"rewrap_key_blob"})
 
 
 class Role(enum.Enum):
@@ -139,15 +149,76 @@ class _State:
 
 
 class Engine:
-    """An emulated EP11 domain holding one master (wrapping) key."""
+    """An emulated EP11 domain: its master key registers and its policy.
 
-    def __init__(self, master_key: MasterKey, key_cache_entries: int = KEY_CACHE_ENTRIES):
-        self._sealer = Sealer(master_key)
-        self._sessions = LoginSessions(master_key)
-        self.wkid = master_key.wkid
-        self._cache: "OrderedDict[bytes, Key]" = OrderedDict()
+    ``master_key`` is a ``MasterKey`` or ``Registers`` (fixed for the engine's life) or a
+    ``RegisterFile``, whose changes the engine picks up within
+    ``masterkey.RELOAD_INTERVAL_SECONDS`` of the next call.
+    """
+
+    def __init__(
+        self,
+        master_key,
+        key_cache_entries: int = KEY_CACHE_ENTRIES,
+        policy: Policy = DEFAULT_POLICY,
+    ):
+        if isinstance(master_key, RegisterFile):
+            self._register_file: Optional[RegisterFile] = master_key
+            registers = master_key.registers
+        else:
+            self._register_file = None
+            registers = master_key if isinstance(master_key, Registers) else Registers(master_key)
+        self._policy = policy
+        # NOTE: session ids and PIN blobs stay derived from the master key that was current at
+        # start, so a rotation keeps sessions open. After a restart on a finalized new key, the
+        # same store id and PIN give another session id, and older bound blobs stay closed.
+        self._sessions = LoginSessions(registers.current)
         self._cache_limit = key_cache_entries
         self._cache_lock = threading.Lock()
+        self._install_lock = threading.Lock()
+        self._install(registers)
+
+    # --- master key registers
+
+    def _install(self, registers: Registers) -> None:
+        """Seal and open under ``registers`` from now on; drop keys opened under older ones."""
+        committed = registers.new if registers.committed else None
+        sealer = Sealer(registers.current, committed)
+        if registers.committed:
+            self._rotation_window = True  # refuse calls before the new sealer is in place
+        with self._cache_lock:
+            self._sealer = sealer
+            self._cache: "OrderedDict[bytes, Key]" = OrderedDict()
+        self.wkid = registers.current.wkid
+        self._registers = registers
+        self._rotation_window = registers.committed
+
+    @property
+    def registers(self) -> Registers:
+        """The master key registers in force."""
+        return self._registers
+
+    def reload_master_keys(self) -> Registers:
+        """Re-read the master key file now (the engine also does so by itself)."""
+        if self._register_file is not None:
+            self._follow(self._register_file.poll(force=True))
+        return self._registers
+
+    def _follow(self, registers: Optional[Registers]) -> None:
+        if registers is None:
+            return
+        with self._install_lock:
+            # A later poll on another thread may have read a newer file meanwhile.
+            if registers is self._register_file.registers:
+                self._install(registers)
+
+    def _refuse_during_rotation(self) -> None:
+        raise PKCS11Error(
+            CKR.FUNCTION_CANCELED,
+            f"calls are refused during a master key rotation: new master key "
+            f"{self._registers.new.wkid.hex()} is committed, and only RewrapKeyBlob runs "
+            "until the rotation is finalized or discarded",
+        )
 
     # --- opening and sealing objects
 
@@ -167,23 +238,26 @@ class Engine:
         return key
 
     def _open_and_cache(self, blob: bytes, role: Role) -> Key:
+        sealer = self._sealer
         try:
-            key = self._open_uncached(blob)
+            key = self._open_uncached(blob, sealer)
         except BlobError as error:
             code = CKR.IBM_WKID_MISMATCH if error.fault is BlobFault.WKID_MISMATCH else role.value
             raise PKCS11Error(code, str(error)) from None
         except (ValueError, struct.error, _crypto.CryptoError):
             raise PKCS11Error(role.value, "the key blob is malformed") from None
         with self._cache_lock:
-            self._cache[blob] = key
-            if len(self._cache) > self._cache_limit:
-                self._cache.popitem(last=False)
+            # A key opened under master key registers that changed meanwhile is not cached.
+            if sealer is self._sealer:
+                self._cache[blob] = key
+                if len(self._cache) > self._cache_limit:
+                    self._cache.popitem(last=False)
         return key
 
-    def _open_uncached(self, blob: bytes) -> Key:
+    def _open_uncached(self, blob: bytes, sealer: Sealer) -> Key:
         # An EP11 session id never starts with 0x30, so a leading DER SEQUENCE is an SPKI.
         if blob[0] == 0x30:
-            opened = self._sealer.open_public_key(blob)
+            opened = sealer.open_public_key(blob)
             pkey = load_spki(opened.spki)
             key_type = PKEY_KEY_TYPES[pkey.key_type]
             if opened.maced:
@@ -197,7 +271,7 @@ class Engine:
             return Key(
                 CKO.PUBLIC_KEY, key_type, attributes, opened.spki, blob, opened.maced, pkey
             )
-        opened = self._sealer.open_key(blob)
+        opened = sealer.open_key(blob)
         (length,) = struct.unpack_from(">I", opened.payload, 0)
         value = opened.payload[4 : 4 + length]
         if len(value) != length:
@@ -213,6 +287,7 @@ class Engine:
         pin_blob = attributes.pop(CKA.IBM_LOGIN_SESSION, None)
         if pin_blob is not None:
             session = self._sessions.session_of(pin_blob)
+        self._policy.check_key(attributes)
         stored = {type_: v for type_, v in attributes.items() if type_ not in BLOB_BITS}
         payload = struct.pack(">I", len(value)) + value + encode_attributes(stored)
         return self._sealer.seal_key(payload, blob_bits(attributes), session)
@@ -220,6 +295,7 @@ class Engine:
     def _seal_public(self, spki: bytes, attributes: dict) -> bytes:
         # Public keys stay unbound (see ep11core.sessions), so a PIN blob is dropped here.
         attributes.pop(CKA.IBM_LOGIN_SESSION, None)
+        self._policy.check_key(attributes)
         return self._sealer.seal_public_key(spki, blob_bits(attributes))
 
     def _checked_key(
@@ -251,6 +327,8 @@ class Engine:
                 f"the key's {CKA(usage).name} attribute is FALSE"
                 + ("" if key.maced else " (a plain SPKI can only verify)"),
             )
+        if self._policy.checks_use:
+            self._policy.check_use(spec, key)
         return key
 
     # --- state blobs
@@ -309,8 +387,8 @@ class Engine:
     @staticmethod
     def _require_multi_part(state: _State) -> None:
         if state.spec.single_part:
-            raise PKCS11Error(
-                CKR.MECHANISM_INVALID,
+            raise violation(
+                Rule.SINGLE_PART_UPDATE,
                 f"{CKM(state.spec.mechanism).name} is single-part only",
             )
 
@@ -331,7 +409,7 @@ class Engine:
         return _crypto.random_bytes(length)
 
     def digest_init(self, mechanism: Mechanism) -> bytes:
-        spec = lookup(mechanism.mechanism, Function.DIGEST)
+        spec = self._policy.lookup(mechanism.mechanism, Function.DIGEST)
         parameter = spec.parameter(mechanism.parameter)
         return self._new_state(Operation.DIGEST, spec, parameter, b"", spec.digest.start())
 
@@ -365,7 +443,7 @@ class Engine:
         return loaded.spec.digest.final(loaded.context)
 
     def digest_single(self, mechanism: Mechanism, data: bytes) -> bytes:
-        spec = lookup(mechanism.mechanism, Function.DIGEST)
+        spec = self._policy.lookup(mechanism.mechanism, Function.DIGEST)
         spec.parameter(mechanism.parameter)
         return spec.digest.once(data)
 
@@ -373,7 +451,7 @@ class Engine:
 
     def _crypt_init(self, operation, mechanism, key) -> bytes:
         function = OPERATION_FUNCTION[operation]
-        spec = lookup(mechanism.mechanism, function)
+        spec = self._policy.lookup(mechanism.mechanism, function)
         parameter = spec.parameter(mechanism.parameter)
         self._checked_key(key, Role.KEY, spec, function)
         return self._new_state(operation, spec, parameter, key, spec.cipher.start(parameter))
@@ -420,13 +498,13 @@ class Engine:
         return loaded.spec.cipher.decrypt_once(loaded.key, loaded.parameter, data)
 
     def encrypt_single(self, mechanism: Mechanism, key: bytes, data: bytes) -> bytes:
-        spec = lookup(mechanism.mechanism, Function.ENCRYPT)
+        spec = self._policy.lookup(mechanism.mechanism, Function.ENCRYPT)
         parameter = spec.parameter(mechanism.parameter)
         opened = self._checked_key(key, Role.KEY, spec, Function.ENCRYPT)
         return spec.cipher.encrypt_once(opened, parameter, data)
 
     def decrypt_single(self, mechanism: Mechanism, key: bytes, data: bytes) -> bytes:
-        spec = lookup(mechanism.mechanism, Function.DECRYPT)
+        spec = self._policy.lookup(mechanism.mechanism, Function.DECRYPT)
         parameter = spec.parameter(mechanism.parameter)
         opened = self._checked_key(key, Role.KEY, spec, Function.DECRYPT)
         return spec.cipher.decrypt_once(opened, parameter, data)
@@ -440,8 +518,8 @@ class Engine:
         data: bytes,
     ) -> bytes:
         """Decrypt under one key and encrypt under another; the plaintext never leaves."""
-        decrypt_spec = lookup(decrypt_mechanism.mechanism, Function.DECRYPT)
-        encrypt_spec = lookup(encrypt_mechanism.mechanism, Function.ENCRYPT)
+        decrypt_spec = self._policy.lookup(decrypt_mechanism.mechanism, Function.DECRYPT)
+        encrypt_spec = self._policy.lookup(encrypt_mechanism.mechanism, Function.ENCRYPT)
         decrypt_parameter = decrypt_spec.parameter(decrypt_mechanism.parameter)
         encrypt_parameter = encrypt_spec.parameter(encrypt_mechanism.parameter)
         source = self._checked_key(decrypt_key, Role.KEY, decrypt_spec, Function.DECRYPT)
@@ -453,7 +531,7 @@ class Engine:
 
     def _sign_init(self, operation, mechanism, key) -> bytes:
         function = OPERATION_FUNCTION[operation]
-        spec = lookup(mechanism.mechanism, function)
+        spec = self._policy.lookup(mechanism.mechanism, function)
         parameter = spec.parameter(mechanism.parameter)
         opened = self._checked_key(key, Role.KEY, spec, function)
         context = spec.sign.start(opened, parameter)
@@ -498,7 +576,7 @@ class Engine:
         loaded.spec.sign.verify_once(loaded.key, loaded.parameter, data, signature)
 
     def sign_single(self, mechanism: Mechanism, key: bytes, data: bytes) -> bytes:
-        spec = lookup(mechanism.mechanism, Function.SIGN)
+        spec = self._policy.lookup(mechanism.mechanism, Function.SIGN)
         parameter = spec.parameter(mechanism.parameter)
         opened = self._checked_key(key, Role.KEY, spec, Function.SIGN)
         return spec.sign.sign_once(opened, parameter, data)
@@ -506,7 +584,7 @@ class Engine:
     def verify_single(
         self, mechanism: Mechanism, key: bytes, data: bytes, signature: bytes
     ) -> None:
-        spec = lookup(mechanism.mechanism, Function.VERIFY)
+        spec = self._policy.lookup(mechanism.mechanism, Function.VERIFY)
         parameter = spec.parameter(mechanism.parameter)
         opened = self._checked_key(key, Role.KEY, spec, Function.VERIFY)
         spec.sign.verify_once(opened, parameter, data, signature)
@@ -514,7 +592,7 @@ class Engine:
     # --- key generation
 
     def generate_key(self, mechanism: Mechanism, template: dict) -> KeyResult:
-        spec = lookup(mechanism.mechanism, Function.GENERATE)
+        spec = self._policy.lookup(mechanism.mechanism, Function.GENERATE)
         spec.parameter(mechanism.parameter)
         attributes = normalize_template(template)
         key_type = spec.generator.key_type
@@ -530,20 +608,21 @@ class Engine:
     def generate_key_pair(
         self, mechanism: Mechanism, public_template: dict, private_template: dict
     ) -> KeyPair:
-        spec = lookup(mechanism.mechanism, Function.GENERATE_KEY_PAIR)
+        spec = self._policy.lookup(mechanism.mechanism, Function.GENERATE_KEY_PAIR)
         spec.parameter(mechanism.parameter)
         public = normalize_template(public_template)
         private = normalize_template(private_template)
         key_type = spec.generator.key_type
         _check_class_and_type(public, CKO.PUBLIC_KEY, key_type, "public key template")
         _check_class_and_type(private, CKO.PRIVATE_KEY, key_type, "private key template")
+        self._policy.check_key_pair_templates(key_type, private)
         pkey = spec.generator.generate(public, private)
         properties = public_properties(pkey)
         private_attributes = _new_key_attributes(
             CKO.PRIVATE_KEY, key_type, private, spec.mechanism, local=True
         )
         private_attributes.update(properties)
-        public_attributes = default_attributes(CKO.PUBLIC_KEY)
+        public_attributes = key_defaults(CKO.PUBLIC_KEY, key_type)
         public_attributes.update(public)
         public_attributes.update({CKA.CLASS: CKO.PUBLIC_KEY, CKA.KEY_TYPE: key_type})
         public_attributes.update(properties)
@@ -569,7 +648,7 @@ class Engine:
 
         Secret keys are wrapped as their raw value, private keys as DER PKCS #8.
         """
-        spec = lookup(mechanism.mechanism, Function.WRAP)
+        spec = self._policy.lookup(mechanism.mechanism, Function.WRAP)
         parameter = spec.parameter(mechanism.parameter)
         if spec.bound_wrap is not None:
             return self._wrap_attribute_bound(spec, key, kek, mac_key)
@@ -604,7 +683,7 @@ class Engine:
         mac_key: Optional[bytes] = None,
     ) -> KeyResult:
         """Decrypt a wrapped key and seal it as a new blob with the template's attributes."""
-        spec = lookup(mechanism.mechanism, Function.UNWRAP)
+        spec = self._policy.lookup(mechanism.mechanism, Function.UNWRAP)
         parameter = spec.parameter(mechanism.parameter)
         attributes = normalize_template(template)
         if spec.transport is not None:
@@ -706,7 +785,7 @@ class Engine:
         _check_class_and_type(template, CKO.PUBLIC_KEY, key_type, "template")
         if pkey.curve is not None and pkey.curve not in CURVE_BY_OPENSSL_NAME:
             raise PKCS11Error(CKR.CURVE_NOT_SUPPORTED, f"curve {pkey.curve} is not supported")
-        attributes = default_attributes(CKO.PUBLIC_KEY)
+        attributes = key_defaults(CKO.PUBLIC_KEY, key_type)
         attributes.update(template)
         attributes.update({CKA.CLASS: CKO.PUBLIC_KEY, CKA.KEY_TYPE: key_type})
         attributes.update(public_properties(pkey))
@@ -719,7 +798,7 @@ class Engine:
         self, mechanism: Mechanism, base_key: bytes, data: bytes, template: dict
     ) -> KeyResult:
         """Derive a new key from a base key (and data) and seal it with the template."""
-        spec = lookup(mechanism.mechanism, Function.DERIVE)
+        spec = self._policy.lookup(mechanism.mechanism, Function.DERIVE)
         parameter = spec.parameter(mechanism.parameter)
         attributes = normalize_template(template)
         scheme = spec.derive
@@ -729,7 +808,7 @@ class Engine:
             base = self._checked_key(base_key, Role.KEY, spec, Function.DERIVE, base_class)
         derived = scheme.derive(base, parameter, bytes(data or b""), attributes)
         if derived.object_class == CKO.PUBLIC_KEY:
-            public_attributes = default_attributes(CKO.PUBLIC_KEY)
+            public_attributes = key_defaults(CKO.PUBLIC_KEY, derived.key_type)
             public_attributes.update(attributes)
             public_attributes.update(
                 {CKA.CLASS: CKO.PUBLIC_KEY, CKA.KEY_TYPE: derived.key_type}
@@ -752,11 +831,17 @@ class Engine:
     # --- mechanisms
 
     def get_mechanism_list(self) -> List[int]:
-        return [int(row.mechanism) for row in MECHANISM_ROWS]
+        """Return the mechanisms of the table that the policy leaves enabled."""
+        return [int(row.mechanism) for row in self._policy.mechanism_rows]
 
     def get_mechanism_info(self, mechanism: int) -> MechanismInfo:
-        spec = MECHANISMS.get(mechanism)
+        spec = self._policy.mechanisms.get(mechanism)
         if spec is None:
+            reason = self._policy.disabling(mechanism) if mechanism in MECHANISMS else None
+            if reason is not None:
+                raise violation(
+                    Rule.MECHANISM_DISABLED, f"mechanism {mechanism:#x} is disabled by {reason}"
+                )
             raise PKCS11Error(CKR.MECHANISM_INVALID, f"mechanism {mechanism:#x} is not supported")
         return spec.info()
 
@@ -785,7 +870,7 @@ class Engine:
         if type_ == CKA.PUBLIC_KEY_INFO and key.object_class != CKO.SECRET_KEY:
             return key.pkey.spki()
         if type_ == CKA.IBM_MACED_PUBLIC_KEY_INFO and key.object_class == CKO.PRIVATE_KEY:
-            public_attributes = default_attributes(CKO.PUBLIC_KEY)
+            public_attributes = key_defaults(CKO.PUBLIC_KEY, key.key_type)
             return self._seal_public(key.pkey.spki(), public_attributes)
         if type_ == CKA.MODULUS and key.key_type == CKK.RSA:
             return key.pkey.modulus
@@ -801,6 +886,8 @@ class Engine:
         changes = normalize_template(attributes)
         if key.object_class == CKO.PUBLIC_KEY and not key.maced:
             raise PKCS11Error(CKR.OBJECT_HANDLE_INVALID, "a plain SPKI carries no attributes")
+        if changes:
+            self._policy.check_modify()
         if changes and not key.attributes.get(CKA.MODIFIABLE, True):
             raise PKCS11Error(CKR.ACTION_PROHIBITED, "the key's CKA_MODIFIABLE is FALSE")
         updated = dict(key.attributes)
@@ -818,8 +905,8 @@ class Engine:
                 allowed = False
             if not allowed:
                 direction = "TRUE" if value else "FALSE"
-                raise PKCS11Error(
-                    CKR.ATTRIBUTE_READ_ONLY, f"{CKA(type_).name} cannot be set to {direction}"
+                raise violation(
+                    Rule.ONE_WAY_ATTRIBUTE, f"{CKA(type_).name} cannot be set to {direction}"
                 )
             updated[type_] = value
         if key.object_class == CKO.PUBLIC_KEY:
@@ -840,10 +927,31 @@ class Engine:
         self._sessions.logout_all()
 
     def rewrap_key_blob(self, blob: bytes) -> bytes:
-        """Reseal a blob under the committed new master key."""
-        self._open(blob, Role.KEY)
-        # TODO: master key rotation is not implemented, so a new master key is never committed.
-        raise PKCS11Error(CKR.IBM_WK_NOT_INITIALIZED, "no new master key is committed")
+        """Reseal a key blob or MACed SPKI under the committed new master key.
+
+        The result has the length of the input. Without a committed new master key the blob is
+        still checked, then CKR_IBM_WK_NOT_INITIALIZED is raised.
+        """
+        sealer = self._sealer
+        if sealer.next_wkid is None:
+            self._open(blob, Role.KEY)
+            detail = "no new master key is committed"
+            if self._registers.new_state is NewKeyState.PENDING:
+                detail += "; the pending new master key must be committed first"
+            raise PKCS11Error(CKR.IBM_WK_NOT_INITIALIZED, detail)
+        if not blob:
+            raise PKCS11Error(Role.KEY.value, "no key blob was given")
+        try:
+            return sealer.rewrap(bytes(blob))
+        except BlobError as error:
+            code = (
+                CKR.IBM_WKID_MISMATCH
+                if error.fault is BlobFault.WKID_MISMATCH
+                else Role.KEY.value
+            )
+            raise PKCS11Error(code, str(error)) from None
+        except (ValueError, struct.error):
+            raise PKCS11Error(Role.KEY.value, "the key blob is malformed") from None
 
 
 # --- helpers of the verbs
@@ -888,7 +996,7 @@ def _check_class_and_type(template, object_class, key_type, what) -> None:
 
 def _new_key_attributes(object_class, key_type, template, mechanism, local) -> dict:
     """Combine defaults, the template and the attributes only the HSM sets."""
-    attributes = default_attributes(object_class)
+    attributes = key_defaults(object_class, key_type)
     attributes.update(template)
     attributes.update(
         {
@@ -953,3 +1061,32 @@ def _unwrapped_private_key(key_type: int, value: bytes):
     if pkey.curve is not None and pkey.curve not in CURVE_BY_OPENSSL_NAME:
         raise PKCS11Error(CKR.CURVE_NOT_SUPPORTED, f"curve {pkey.curve} is not supported")
     return pkey
+
+
+# --- admission of the public verbs
+
+# Methods that are not EP11 verbs and run without admission.
+_NOT_VERBS = frozenset({"reload_master_keys"})
+
+
+def _admitted(verb):
+    """Wrap ``verb``: follow the master key file, and refuse it while a rotation is committed."""
+    runs_in_window = verb.__name__ in ROTATION_WINDOW_VERBS
+    monotonic = time.monotonic
+
+    @functools.wraps(verb)
+    def admitted(self, *args, **kwargs):
+        register_file = self._register_file
+        if register_file is not None and monotonic() >= register_file.next_check:
+            self._follow(register_file.poll())
+        if self._rotation_window and not runs_in_window:
+            self._refuse_during_rotation()
+        return verb(self, *args, **kwargs)
+
+    return admitted
+
+
+# Wrapping every public method here keeps admission in one place, verbs added later included.
+for _name, _member in list(vars(Engine).items()):
+    if not _name.startswith("_") and inspect.isfunction(_member) and _name not in _NOT_VERBS:
+        setattr(Engine, _name, _admitted(_member))

@@ -16,8 +16,10 @@ import os
 
 import grpc
 import pytest
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, padding, serialization
 from cryptography.hazmat.primitives.asymmetric import padding as asymmetric_padding
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from grpc_status import rpc_status
 
@@ -144,6 +146,8 @@ SECRET_USAGE = {
     CKA.UNWRAP: True,
 }
 PUBLIC_USAGE = {CKA.ENCRYPT: True, CKA.VERIFY: True, CKA.WRAP: True}
+# EP11 rejects CKA_ENCRYPT and CKA_WRAP on EC keys, so other public keys only verify.
+NON_RSA_PUBLIC_USAGE = {CKA.VERIFY: True}
 OAEP_SHA1 = Mechanism(
     CKM.RSA_PKCS_OAEP, OAEPParams(CKM.SHA_1, CKG.MGF1_SHA1, CKZ.NO_DATA_SPECIFIED)
 )
@@ -240,7 +244,14 @@ class KeyImporter:
     def public(self, ep11, spki_der: bytes, extra_attributes=None) -> KeyResult:
         """Import a DER SubjectPublicKeyInfo as a MACed SPKI with CKM_IBM_TRANSPORTKEY."""
         _, kek = self._key_encryption_key(ep11)
-        template = {**PUBLIC_USAGE, **(extra_attributes or {})}
+        try:
+            is_rsa = isinstance(
+                serialization.load_der_public_key(bytes(spki_der)), rsa.RSAPublicKey
+            )
+        except (ValueError, UnsupportedAlgorithm):
+            is_rsa = False
+        usage = PUBLIC_USAGE if is_rsa else NON_RSA_PUBLIC_USAGE
+        template = {**usage, **(extra_attributes or {})}
         return ep11.unwrap_key(Mechanism(CKM.IBM_TRANSPORTKEY), bytes(spki_der), kek.blob, template)
 
 
