@@ -6,6 +6,9 @@ that the state folder or the IAM API keys file is unusable, for example a corrup
 file, which is never replaced. Exit status 1 means that a port could not be bound or the ready
 file could not be written.
 
+``grep11-emulator masterkey`` runs the master key rotation steps on the master key file of a
+state folder, with the server running or stopped (``grpc_server.masterkeycli``).
+
 ``grep11-emulator bench`` drives a running server at the address it is given with concurrent
 clients and reports throughput and latency percentiles (``grpc_server.loadgen``).
 """
@@ -20,7 +23,8 @@ import sys
 import threading
 
 from ep11core.masterkey import MasterKeyError
-from grpc_server import loadgen
+from ep11core.policy import PolicyError
+from grpc_server import loadgen, masterkeycli
 from grpc_server.authservices import AuthServicesError
 from grpc_server.server import EmulatorServer, ServerStartError
 from grpc_server.tlscerts import TLSFilesError
@@ -114,6 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
         "'authorization: Bearer <token>' entry whose roles allow the RPC (default: IAM off)",
     )
     serve.add_argument(
+        "--policy",
+        metavar="PATH",
+        default=None,
+        help="JSON policy file of control points and disabled mechanisms (default: "
+        "policy.json in the state folder if it exists, else every control point on)",
+    )
+    serve.add_argument(
         "--ready-file",
         default=None,
         help='once serving, write {"grep11", "grep11_tls", "http", "ca_cert"} as JSON to this '
@@ -127,6 +138,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(run=serve_command)
 
+    rotation = commands.add_parser(
+        "masterkey",
+        help="rotate the master key: status, load-new, commit, finalize, discard",
+        description="Run a master key rotation step on the master key file of a state folder. "
+        "A running server on that folder follows the change without a restart.",
+    )
+    masterkeycli.add_arguments(rotation)
+    rotation.set_defaults(run=masterkey_command)
+
     bench = commands.add_parser(
         "bench",
         help="drive a running GREP11 server with concurrent clients and report its throughput",
@@ -136,6 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     loadgen.add_arguments(bench)
     bench.set_defaults(run=loadgen.bench_command)
     return parser
+
+
+def masterkey_command(args: argparse.Namespace) -> int:
+    return masterkeycli.run(args, os.path.abspath(args.state_dir or default_state_dir()))
 
 
 def serve_command(args: argparse.Namespace) -> int:
@@ -160,10 +184,11 @@ def serve_command(args: argparse.Namespace) -> int:
         tls_port=args.tls_port,
         http_port=args.http_port,
         iam_config_path=args.iam,
+        policy_path=args.policy,
     )
     try:
         server.start()
-    except (MasterKeyError, TLSFilesError, AuthServicesError, OSError) as error:
+    except (MasterKeyError, PolicyError, TLSFilesError, AuthServicesError, OSError) as error:
         logger.error("cannot start with state dir %s: %s", state_dir, error)
         return EXIT_STATE_ERROR
     except ServerStartError as error:
@@ -180,6 +205,7 @@ def serve_command(args: argparse.Namespace) -> int:
         state_dir,
         server.wkid.hex(),
     )
+    logger.info("policy: %s", server.policy.describe())
     if args.ready_file:
         try:
             write_ready_file(args.ready_file, server)

@@ -17,6 +17,7 @@ from typing import Optional
 import grpc
 
 from ep11core import Engine, masterkey
+from ep11core.policy import Policy, policy_for_state_dir
 from grpc_server import tlscerts
 from grpc_server.auth import AuthInterceptor
 from grpc_server.authservices import AuthServices, HTTPStartError
@@ -64,7 +65,10 @@ class EmulatorServer:
     for an unusable certificate store or IAM configuration, and ``ServerStartError`` when a port
     cannot be bound. Port 0 picks a free port; ``port``, ``tls_port`` and ``http_port`` hold the
     bound ports once the server has started. ``iam_config_path`` names an API keys file and
-    turns IAM on for the TLS port.
+    turns IAM on for the TLS port. ``policy_path`` names a policy file; without it
+    ``<state_dir>/policy.json`` applies if it exists (``ep11core.policy.policy_for_state_dir``),
+    and an unusable one raises ``ep11core.policy.PolicyError``. The engine follows later
+    changes of the master key file, such as the steps of ``grep11-emulator masterkey``.
     """
 
     def __init__(
@@ -76,8 +80,11 @@ class EmulatorServer:
         max_workers: int = DEFAULT_MAX_WORKERS,
         http_port: int = 9878,
         iam_config_path: Optional[str] = None,
+        policy_path: Optional[str] = None,
     ):
         self.state_dir = state_dir
+        self.policy_path = policy_path
+        self.policy: Optional[Policy] = None
         self.host = host
         self.port = port
         self.tls_port = tls_port
@@ -113,7 +120,9 @@ class EmulatorServer:
         if self._server is not None:
             raise RuntimeError("the server is already started")
         master_key = masterkey.load_or_create(self.state_dir)
-        self.engine = Engine(master_key)
+        self.policy = policy_for_state_dir(self.state_dir, self.policy_path)
+        register_file = masterkey.RegisterFile(masterkey.key_file_path(self.state_dir))
+        self.engine = Engine(register_file, policy=self.policy)
         self.wkid = master_key.wkid
         credentials = tlscerts.ensure_server_credentials(self.state_dir)
         self.ca_cert_path = credentials.ca_cert_path
