@@ -150,16 +150,22 @@ def print_report(results: dict) -> None:
             f"{softhsm_ops:>10}"
         )
     print(f"\nGREP11 RPCs, {RPC_CONCURRENCY} concurrent clients")
-    print(f"  {'rpc':16} {'rps':>8} {'p50 ms':>8} {'p99 ms':>8} {'empty rps':>10}")
+    print(
+        f"  {'rpc':16} {'rps':>8} {'p50 ms':>8} {'p99 ms':>8} {'empty rps':>10} "
+        f"{'server CPU us/call':>19} {'(empty)':>8}"
+    )
     for row in results["rpcs"]:
         print(
             f"  {row['rpc']:16} {row['rps']:8.0f} {row['p50_ms']:8.2f} {row['p99_ms']:8.2f} "
-            f"{row['empty_rps']:10.0f}"
+            f"{row['empty_rps']:10.0f} {row['server_cpu_us_per_call']:19.0f} "
+            f"{row['empty_server_cpu_us_per_call']:8.0f}"
         )
     scaling = results["scaling"]
     print(
-        f"\nRSA-2048 SignSingle: {scaling['all_cores_rps']:.0f} rps on {scaling['cpus']} CPUs, "
-        f"{scaling['one_core_rps']:.0f} rps on one"
+        f"\nRSA-2048 SignSingle: {scaling['all_cores_rps']:.0f} rps on {scaling['cpus']} CPUs "
+        f"(server used {scaling['all_cores_server_cpu_share']} CPUs), "
+        f"{scaling['one_core_rps']:.0f} rps on one "
+        f"(server used {scaling['one_core_server_cpu_share']} CPUs)"
     )
     latency = results["latency"]
     print(

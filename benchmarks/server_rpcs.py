@@ -24,29 +24,47 @@ SMALL_RPCS = {
 }
 
 
+class _Round:
+    """One load run and the CPU time that the server process used during it."""
+
+    def __init__(self, result: LoadResult, server_cpu_seconds: float):
+        self.result = result
+        self.server_cpu_seconds = server_cpu_seconds
+
+
 def _interleaved_loads(
     targets: Dict[str, tuple], concurrency: int, rounds: int, seconds: float
-) -> Dict[str, List[LoadResult]]:
-    """Run each (address, call) target for ``seconds`` per round, alternating targets."""
-    results: Dict[str, List[LoadResult]] = {name: [] for name in targets}
-    for name, (address, call) in targets.items():
-        run_load(address, call, concurrency=concurrency, duration=min(seconds, 0.5))  # warm-up
+) -> Dict[str, List[_Round]]:
+    """Run each (server, call) target for ``seconds`` per round, alternating targets."""
+    runs: Dict[str, List[_Round]] = {name: [] for name in targets}
+    for name, (server, call) in targets.items():
+        run_load(server.address, call, concurrency=concurrency, duration=min(seconds, 0.5))
     for _ in range(rounds):
-        for name, (address, call) in targets.items():
-            results[name].append(
-                run_load(address, call, concurrency=concurrency, duration=seconds)
-            )
-    return results
+        for name, (server, call) in targets.items():
+            cpu_before = server.cpu_seconds()
+            result = run_load(server.address, call, concurrency=concurrency, duration=seconds)
+            runs[name].append(_Round(result, server.cpu_seconds() - cpu_before))
+    return runs
 
 
-def _summary(results: List[LoadResult]) -> dict:
-    latencies = [sample for result in results for sample in result.latencies]
+def _summary(runs: List[_Round]) -> dict:
+    """Median rps, pooled latency percentiles, and the server's CPU time per call and share.
+
+    ``server_cpu_share`` is server CPU seconds per wall second: 1.0 is one CPU kept busy. On a
+    machine shared with other jobs it shows how much CPU the server actually got.
+    """
+    latencies = [sample for run in runs for sample in run.result.latencies]
+    requests = sum(run.result.requests for run in runs)
+    cpu_seconds = sum(run.server_cpu_seconds for run in runs)
+    elapsed = sum(run.result.elapsed for run in runs)
     return {
-        "rps": round(statistics.median(result.throughput for result in results), 1),
+        "rps": round(statistics.median(run.result.throughput for run in runs), 1),
         "p50_ms": round(percentile(latencies, 0.50) * 1000, 3) if latencies else None,
         "p99_ms": round(percentile(latencies, 0.99) * 1000, 3) if latencies else None,
-        "requests": sum(result.requests for result in results),
-        "errors": sum(result.errors for result in results),
+        "requests": requests,
+        "errors": sum(run.result.errors for run in runs),
+        "server_cpu_us_per_call": round(cpu_seconds / requests * 1e6, 1) if requests else None,
+        "server_cpu_share": round(cpu_seconds / elapsed, 2) if elapsed else None,
     }
 
 
@@ -58,9 +76,9 @@ def measure_rpcs(
     seconds: float,
 ) -> List[dict]:
     """Return one record per small RPC: its rps, p50 and p99, and the empty RPC's rps."""
-    targets = {"empty": (empty.address, EMPTY_CALL)}
+    targets = {"empty": (empty, EMPTY_CALL)}
     for scenario in SMALL_RPCS:
-        targets[scenario] = (grep11.address, prepare_call(grep11.address, scenario))
+        targets[scenario] = (grep11, prepare_call(grep11.address, scenario))
     results = _interleaved_loads(targets, concurrency, rounds, seconds)
     empty_summary = _summary(results["empty"])
     records = []
@@ -75,6 +93,7 @@ def measure_rpcs(
                 "empty_rps": empty_summary["rps"],
                 "empty_p50_ms": empty_summary["p50_ms"],
                 "empty_p99_ms": empty_summary["p99_ms"],
+                "empty_server_cpu_us_per_call": empty_summary["server_cpu_us_per_call"],
                 "vs_empty": ratio(summary["rps"], empty_summary["rps"]),
             }
         )
@@ -88,9 +107,9 @@ def sweep_concurrency(
     seconds: float,
 ) -> List[dict]:
     """Return the throughput of each small RPC and of the empty RPC at each concurrency."""
-    targets = {"empty": (empty.address, EMPTY_CALL)}
+    targets = {"empty": (empty, EMPTY_CALL)}
     for scenario in SMALL_RPCS:
-        targets[scenario] = (grep11.address, prepare_call(grep11.address, scenario))
+        targets[scenario] = (grep11, prepare_call(grep11.address, scenario))
     points = []
     for concurrency in concurrencies:
         results = _interleaved_loads(targets, concurrency, 1, seconds)
@@ -112,8 +131,8 @@ def measure_scaling(concurrency: int, rounds: int, seconds: float) -> dict:
     cpus = sorted(os.sched_getaffinity(0))
     with servers.start_grep11(cpus=cpus[:1]) as one, servers.start_grep11(cpus=cpus) as every:
         targets = {
-            "one": (one.address, prepare_call(one.address, "sign-rsa")),
-            "every": (every.address, prepare_call(every.address, "sign-rsa")),
+            "one": (one, prepare_call(one.address, "sign-rsa")),
+            "every": (every, prepare_call(every.address, "sign-rsa")),
         }
         results = _interleaved_loads(targets, concurrency, rounds, seconds)
     one_summary = _summary(results["one"])
@@ -125,6 +144,8 @@ def measure_scaling(concurrency: int, rounds: int, seconds: float) -> dict:
         "cpus": len(cpus),
         "one_core_rps": one_summary["rps"],
         "all_cores_rps": every_summary["rps"],
+        "one_core_server_cpu_share": one_summary["server_cpu_share"],
+        "all_cores_server_cpu_share": every_summary["server_cpu_share"],
         "ratio": ratio(every_summary["rps"], one_summary["rps"]),
     }
 

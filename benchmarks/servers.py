@@ -62,6 +62,13 @@ class ServerProcess:
             f"the {self.name} server did not start within {START_TIMEOUT_SECONDS:.0f} s"
         )
 
+    def cpu_seconds(self) -> float:
+        """Return the user and system CPU time of the server process so far, in seconds."""
+        with open(f"/proc/{self.process.pid}/stat") as handle:
+            # The fields after the parenthesised command name; utime and stime are 14 and 15.
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def _log_tail(self) -> str:
         with open(self.log_path, "rb") as handle:
             return handle.read()[-2000:].decode("utf-8", "replace")

@@ -94,9 +94,13 @@ ENGINE_FIELDS = {
 }
 RPC_FIELDS = {
     "rpc", "scenario", "concurrency", "rps", "p50_ms", "p99_ms", "requests", "errors",
-    "empty_rps", "empty_p50_ms", "empty_p99_ms", "vs_empty",
+    "empty_rps", "empty_p50_ms", "empty_p99_ms", "vs_empty", "server_cpu_us_per_call",
+    "server_cpu_share", "empty_server_cpu_us_per_call",
 }
-SCALING_FIELDS = {"rpc", "scenario", "concurrency", "cpus", "one_core_rps", "all_cores_rps", "ratio"}
+SCALING_FIELDS = {
+    "rpc", "scenario", "concurrency", "cpus", "one_core_rps", "all_cores_rps",
+    "one_core_server_cpu_share", "all_cores_server_cpu_share", "ratio",
+}
 LATENCY_FIELDS = {
     "rpc", "background", "idle_p50_ms", "idle_p99_ms", "loaded_p50_ms", "loaded_p99_ms",
     "idle_requests", "loaded_requests", "keygens_completed", "keygen_errors", "ratio",
