@@ -5,7 +5,7 @@ import pytest
 from ep11core.constants import CKA, CKK, CKM, CKO, CKR
 from ep11core.keys import encode_oid
 from ep11core.types import Mechanism
-from tests.conftest import raises_ckr
+from conftest import raises_ckr
 
 AB_WRAP = Mechanism(CKM.IBM_ATTRIBUTEBOUND_WRAP)
 P256 = encode_oid("1.2.840.10045.3.1.7")

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from ep11core.constants import CKA, CKK, CKM, CKO, CKR
 from ep11core.keys import encode_oid
 from ep11core.types import BTCDeriveParams, Mechanism
-from tests.conftest import load_public_blob, raises_ckr
+from conftest import load_public_blob, raises_ckr
 
 HARDENED = 0x80000000
 SECP256K1 = encode_oid("1.3.132.0.10")

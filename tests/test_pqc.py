@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from ep11core.constants import CKA, CKD, CKK, CKM, CKO, CKR
 from ep11core.types import KyberKEMParams, Mechanism
-from tests.conftest import aes_cbc_pad_encrypt, der_element, raises_ckr
+from conftest import aes_cbc_pad_encrypt, der_element, raises_ckr
 
 ML_DSA_SETS = {
     "ML-DSA-44": (1, mldsa.MLDSA44PrivateKey, 2420, mldsa.MLDSA44PublicKey),

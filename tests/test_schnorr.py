@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from ep11core.constants import CKA, CKK, CKM, CKR
 from ep11core.keys import encode_oid
 from ep11core.types import ECSGParams, Mechanism
-from tests.conftest import load_public_blob, raises_ckr
+from conftest import load_public_blob, raises_ckr
 
 S256, COMPR_MULTI, BLS = 3, 5, 6
 MESSAGE_BYTES = 6144

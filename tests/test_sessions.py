@@ -12,7 +12,7 @@ import pytest
 from ep11core.constants import CKA, CKK, CKM, CKO, CKR
 from ep11core.keys import encode_oid
 from ep11core.types import BTCDeriveParams, Mechanism
-from tests.conftest import raises_ckr
+from conftest import raises_ckr
 
 STORE_ID = b"keystore-0001"
 PIN = b"12345678"
