@@ -23,6 +23,8 @@ def plot_sweep(points: List[dict], machine: dict, path: str) -> None:
         style = "--" if name == "empty" else "-"
         axes.plot([x for x, _ in series], [y for _, y in series], style, marker="o", label=label)
     axes.set_xscale("log", base=2)
+    concurrencies = sorted({point["concurrency"] for point in points})
+    axes.set_xticks(concurrencies, [str(value) for value in concurrencies])
     axes.set_xlabel("concurrent clients")
     axes.set_ylabel("requests per second")
     axes.set_ylim(bottom=0)
