@@ -17,8 +17,10 @@ __all__ = [
     "PKey",
     "PaddingError",
     "cipher",
+    "dh_named_group",
     "digest",
     "digest_size",
+    "generate_dsa_parameters",
     "hash_final",
     "hash_init",
     "hash_update",
@@ -31,6 +33,13 @@ __all__ = [
 
 _HashName: TypeAlias = Literal["sha1", "sha224", "sha256", "sha384", "sha512"]
 _CipherName: TypeAlias = Literal["aes-ecb", "aes-cbc", "des3-ecb", "des3-cbc"]
+_KeyType: TypeAlias = Literal["RSA", "EC", "ED25519", "ED448", "X25519", "X448", "DSA", "DH"]
+_EcxCurve: TypeAlias = Literal["ED25519", "ED448", "X25519", "X448"]
+_FfcAlgorithm: TypeAlias = Literal["DSA", "DH"]
+_DhGroup: TypeAlias = Literal[
+    "modp_1536", "modp_2048", "modp_3072", "modp_4096", "modp_6144", "modp_8192",
+    "ffdhe2048", "ffdhe3072", "ffdhe4096", "ffdhe6144", "ffdhe8192",
+]
 
 class CryptoError(Exception):
     """A libcrypto operation failed. The message contains the OpenSSL error strings."""
@@ -110,9 +119,26 @@ def cipher(
     the last ciphertext block as the next ``iv``.
     """
 
-class PKey:
-    """An RSA or EC key (``EVP_PKEY``), private or public.
+def generate_dsa_parameters(bits: int, qbits: int) -> tuple[bytes, bytes, bytes]:
+    """Generate DSA domain parameters (FIPS 186-4) and return ``(p, q, g)``, big-endian.
 
+    ``bits`` is the size of p (1024 to 15360) and ``qbits`` the size of q (160, 224 or 256),
+    else ``ValueError``. It takes 0.3 to 3 s for 2048 bits and 2 to 5 s for 3072 bits
+    (OpenSSL 3.0.19, AMD EPYC).
+    """
+
+def dh_named_group(name: _DhGroup) -> tuple[bytes, bytes, bytes]:
+    """Return ``(p, q, g)`` of a safe-prime group built into OpenSSL, big-endian.
+
+    The ``modp_*`` groups are those of RFC 3526 and the ``ffdhe*`` groups those of RFC 7919;
+    q is (p - 1) / 2 and g is 2. Other names raise ``ValueError``.
+    """
+
+class PKey:
+    """A private or public key (``EVP_PKEY``) of one of the types of ``key_type``.
+
+    ED25519, ED448, X25519 and X448 keys (OpenSSL's ECX keys) count as EC keys on the curve of
+    that name: ``generate_ec``, ``from_ec_point``, ``curve`` and ``ec_point`` take them.
     Create keys with the static methods. A key is read-only after creation, and one key may
     be used by several threads at once.
     """
@@ -133,18 +159,48 @@ class PKey:
         """Generate an EC key on ``curve``.
 
         ``curve`` is an OpenSSL short name such as ``"prime256v1"``, ``"secp384r1"``,
-        ``"secp521r1"``, ``"secp256k1"``, ``"secp224r1"`` or ``"brainpoolP256r1"``, or a NIST
-        name such as ``"P-256"``. A name that is not a built-in curve of the linked OpenSSL
-        raises ``ValueError``.
+        ``"secp521r1"``, ``"secp256k1"``, ``"secp224r1"`` or ``"brainpoolP256r1"``, a NIST
+        name such as ``"P-256"``, or ``"ED25519"``, ``"ED448"``, ``"X25519"`` or ``"X448"``. A
+        name that is not a built-in curve of the linked OpenSSL raises ``ValueError``.
+        """
+
+    @staticmethod
+    def generate_ffc(algorithm: _FfcAlgorithm, p: bytes, q: bytes | None, g: bytes) -> PKey:
+        """Generate a DSA or DH key on the domain parameters p, q and g (big-endian).
+
+        DSA needs q (else ``ValueError``). A DH ``q`` may be None: OpenSSL then fills in the q
+        of a named group whose p and g match, and otherwise draws a private value as long as
+        p. OpenSSL checks the sizes and ranges of the parameters but not the primality of p
+        and q; parameters that fail raise ``KeyFormatError``.
+        """
+
+    @staticmethod
+    def from_ffc_public(
+        algorithm: _FfcAlgorithm, p: bytes, q: bytes | None, g: bytes, y: bytes
+    ) -> PKey:
+        """Build a DSA or DH public key from its domain parameters and public value ``y``.
+
+        Zero values raise ``ValueError``. ``y`` is checked only when the key is used: a DH
+        ``derive`` with an invalid peer value raises ``CryptoError``.
+        """
+
+    @staticmethod
+    def from_raw_private_key(curve: _EcxCurve, raw: bytes) -> PKey:
+        """Build an ED25519, ED448, X25519 or X448 private key from its raw bytes.
+
+        ``raw`` is the RFC 8032 private key (the seed) or the RFC 7748 scalar: 32 bytes, or 57
+        for ED448 and 56 for X448. Another length raises ``KeyFormatError``.
         """
 
     @staticmethod
     def from_pkcs8(der: bytes, *, pairwise_check: bool = True) -> PKey:
-        """Parse a DER PKCS #8 PrivateKeyInfo holding an RSA or EC private key.
+        """Parse a DER PKCS #8 PrivateKeyInfo holding a private key of a ``key_type``.
 
+        ED25519, ED448, X25519 and X448 keys are in the RFC 8410 form. DSA and DH keys go
+        through OpenSSL's provider decoder, which costs about 0.2 to 1 ms per key.
         Raises ``KeyFormatError`` on malformed input, trailing bytes and BER that is not DER.
-        It also rejects encrypted and traditional key formats, key types other than RSA and EC
-        (RSA-PSS keys included), EC curves that match no named curve, and a public point at
+        It also rejects encrypted and traditional key formats, other key types (RSA-PSS and
+        X9.42 DH keys included), EC curves that match no named curve, and a public point at
         infinity. With ``pairwise_check``, an EC key whose optional public point does not
         belong to its private scalar also raises ``KeyFormatError``. The check costs one
         scalar multiplication, so skip it only for keys checked when they were sealed.
@@ -153,24 +209,27 @@ class PKey:
 
     @staticmethod
     def from_spki(der: bytes) -> PKey:
-        """Parse a DER SubjectPublicKeyInfo holding an RSA or EC public key.
+        """Parse a DER SubjectPublicKeyInfo holding a public key of a ``key_type``.
 
-        Raises ``KeyFormatError`` on malformed input, trailing bytes, other key types, EC
-        curves that match no named curve, and the point at infinity. A compressed EC point is
-        accepted, and ``spki()`` and ``ec_point`` return it uncompressed.
+        ED25519, ED448, X25519 and X448 keys are read in the RFC 8410 form and in EP11's form
+        (see ``spki``). Raises ``KeyFormatError`` on malformed input, trailing bytes, other key
+        types, EC curves that match no named curve, and the point at infinity. A compressed EC
+        point is accepted, and ``spki()`` and ``ec_point`` return it uncompressed.
         """
 
     @staticmethod
     def from_ec_point(curve: str, point: bytes) -> PKey:
         """Build an EC public key from an X9.62 point (compressed or uncompressed) on ``curve``.
 
-        ``curve`` is named as in ``generate_ec``. A point that is malformed or not on the
-        curve raises ``KeyFormatError``.
+        ``curve`` is named as in ``generate_ec``. For ED25519, ED448, X25519 and X448,
+        ``point`` is the raw public key of RFC 8032 or RFC 7748. A point that is malformed, of
+        the wrong length or not on the curve raises ``KeyFormatError``; OpenSSL does not check
+        that a raw Edwards key decodes to a point until it verifies with it.
         """
 
     @property
-    def key_type(self) -> Literal["RSA", "EC"]:
-        """Key algorithm."""
+    def key_type(self) -> _KeyType:
+        """Key algorithm: the OpenSSL key type name."""
 
     @property
     def is_private(self) -> bool:
@@ -178,11 +237,16 @@ class PKey:
 
     @property
     def bits(self) -> int:
-        """Modulus size in bits (RSA) or bit length of the group order (EC)."""
+        """Key size in bits.
+
+        The modulus size (RSA), the bit length of the group order (EC), the size of p (DSA,
+        DH), or eight times the raw key length (256 for ED25519 and X25519, 456 for ED448, 448
+        for X448).
+        """
 
     @property
     def curve(self) -> str | None:
-        """OpenSSL short name of the curve (EC), else ``None``."""
+        """OpenSSL short name of the curve (EC, and ``key_type`` for ECX keys), else ``None``."""
 
     @property
     def public_exponent(self) -> int | None:
@@ -194,19 +258,42 @@ class PKey:
 
     @property
     def ec_point(self) -> bytes | None:
-        """Public point as uncompressed ``04 || X || Y`` (EC), else ``None``."""
+        """Public point as uncompressed ``04 || X || Y`` (EC), the raw public key (ECX keys),
+        else ``None``."""
+
+    @property
+    def ffc_params(self) -> tuple[bytes, bytes | None, bytes] | None:
+        """Domain parameters ``(p, q, g)`` as minimal big-endian bytes (DSA, DH), else ``None``.
+
+        q is None for a DH key whose parameters do not include it.
+        """
+
+    @property
+    def public_value(self) -> bytes | None:
+        """Public value y as minimal big-endian bytes (DSA, DH), else ``None``."""
+
+    def raw_private_key(self) -> bytes:
+        """Return the raw private key of an ED25519, ED448, X25519 or X448 private key.
+
+        Other keys raise ``ValueError``.
+        """
 
     def spki(self) -> bytes:
         """Encode the public key as DER SubjectPublicKeyInfo.
 
-        EC keys use namedCurve parameters and an uncompressed point.
+        EC keys use namedCurve parameters and an uncompressed point. ED25519, ED448, X25519
+        and X448 keys use EP11's form, which GREP11 clients parse: the AlgorithmIdentifier is
+        id-ecPublicKey (1.2.840.10045.2.1) with the RFC 8410 curve OID as its parameter, and
+        the BIT STRING contains the raw public key. DSA keys carry Dss-Parms and DH keys the
+        PKCS #3 DHParameter {p, g} with the public value as a DER INTEGER.
         """
 
     def pkcs8(self) -> bytes:
         """Encode the private key as DER PKCS #8 PrivateKeyInfo.
 
         EC keys carry namedCurve parameters in the AlgorithmIdentifier, the form that Go's
-        ``x509.ParsePKCS8PrivateKey`` reads. A public key raises ``ValueError``.
+        ``x509.ParsePKCS8PrivateKey`` reads. ED25519, ED448, X25519 and X448 keys use RFC 8410.
+        A public key raises ``ValueError``.
         """
 
     def sign(
@@ -226,9 +313,14 @@ class PKey:
         (0 allowed). RSA, ``"none"``: raw RSA of ``tbs`` left-padded with zeros to the modulus
         size (CKM_RSA_X_509). The signature has the modulus size.
 
-        EC: ``padding``, ``md``, ``mgf1_md`` and ``salt_len`` are ignored. ``tbs`` is a hash
-        of any length, truncated to the bit length of the group order as ECDSA specifies, and
-        the result is ``r || s`` with each half left-padded to the byte length of the order.
+        EC and DSA: ``padding``, ``md``, ``mgf1_md`` and ``salt_len`` are ignored. ``tbs`` is a
+        hash of any length, truncated to the bit length of the group order (of q for DSA) as
+        FIPS 186-4 specifies, and the result is ``r || s`` with each half left-padded to the
+        byte length of the order.
+
+        ED25519 and ED448: the options are ignored, ``tbs`` is the message, and the result is
+        the pure EdDSA signature of RFC 8032 (64 or 114 bytes; ED448 with an empty context).
+        X25519, X448 and DH keys raise ``ValueError``.
 
         Raises ``DataLengthError`` when ``tbs`` has the wrong length, ``ValueError`` on a
         public key or invalid options, and ``CryptoError`` when OpenSSL fails (for example a
@@ -246,9 +338,10 @@ class PKey:
     ) -> bool:
         """Return whether ``signature`` is valid for ``tbs``, with the options of ``sign``.
 
-        Returns ``False`` without raising for a signature of the wrong length, an EC ``r`` or
-        ``s`` outside [1, n - 1] and any OpenSSL failure. The OpenSSL error queue is then
-        cleared. For RSA keys, invalid options still raise ``ValueError``.
+        Returns ``False`` without raising for a signature of the wrong length, an ECDSA or DSA
+        ``r`` or ``s`` outside [1, n - 1] and any OpenSSL failure. The OpenSSL error queue is
+        then cleared. For RSA keys, invalid options still raise ``ValueError``, and keys that
+        cannot sign raise it as in ``sign``.
         """
 
     def encrypt(
@@ -285,8 +378,11 @@ class PKey:
         """
 
     def derive(self, peer: PKey) -> bytes:
-        """Return the ECDH shared secret (the x-coordinate) with the EC public key ``peer``.
+        """Return the shared secret with the public key ``peer`` of the same key type.
 
-        Both keys must be on the same curve, else ``CryptoError``. RSA keys and a public
-        ``self`` raise ``ValueError``.
+        EC: the ECDH x-coordinate. X25519 and X448: the RFC 7748 output. DH: g^xy mod p,
+        left-padded to the byte length of p. Keys on different curves or groups, an invalid
+        peer value, and an all-zero X25519 or X448 result (a peer key of small order) raise
+        ``CryptoError``. Other key types, mixed types and a public ``self`` raise
+        ``ValueError``.
         """

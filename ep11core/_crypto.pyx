@@ -16,9 +16,12 @@ from libc.string cimport memcmp, memcpy, memset
 
 from ep11core._openssl.asn1 cimport (
     ASN1_get_object,
+    V_ASN1_BIT_STRING,
     V_ASN1_CONSTRUCTED,
     V_ASN1_OBJECT,
+    V_ASN1_OCTET_STRING,
     V_ASN1_SEQUENCE,
+    V_ASN1_UNDEF,
     V_ASN1_UNIVERSAL,
 )
 from ep11core._openssl.bn cimport BN_bin2bn, BN_bn2binpad, BN_free, BN_num_bytes
@@ -27,6 +30,9 @@ from ep11core._openssl.core_names cimport (
     OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_UNCOMPRESSED,
     OSSL_PKEY_PARAM_EC_ENCODING,
     OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+    OSSL_PKEY_PARAM_FFC_G,
+    OSSL_PKEY_PARAM_FFC_P,
+    OSSL_PKEY_PARAM_FFC_Q,
     OSSL_PKEY_PARAM_GROUP_NAME,
     OSSL_PKEY_PARAM_PUB_KEY,
     OSSL_PKEY_PARAM_RSA_E,
@@ -37,6 +43,11 @@ from ep11core._openssl.crypto cimport (
     OPENSSL_cleanse,
     OPENSSL_free,
     OPENSSL_malloc,
+)
+from ep11core._openssl.dh cimport EVP_PKEY_CTX_set_dh_pad
+from ep11core._openssl.dsa cimport (
+    EVP_PKEY_CTX_set_dsa_paramgen_bits,
+    EVP_PKEY_CTX_set_dsa_paramgen_q_bits,
 )
 from ep11core._openssl.ec cimport (
     ECDSA_SIG,
@@ -71,11 +82,19 @@ from ep11core._openssl.evp cimport (
     EVP_CipherFinal_ex,
     EVP_CipherInit_ex2,
     EVP_CipherUpdate,
+    EVP_DigestSign,
+    EVP_DigestSignInit_ex,
+    EVP_DigestVerify,
+    EVP_DigestVerifyInit_ex,
+    EVP_MD_CTX_free,
+    EVP_MD_CTX_new,
     EVP_PKEY_CTX_free,
     EVP_PKEY_CTX_new_from_name,
     EVP_PKEY_CTX_new_from_pkey,
+    EVP_PKEY_CTX_set_group_name,
     EVP_PKEY_CTX_set_signature_md,
     EVP_PKEY_EC,
+    EVP_PKEY_KEY_PARAMETERS,
     EVP_PKEY_PUBLIC_KEY,
     EVP_PKEY_RSA,
     EVP_PKEY_assign,
@@ -92,13 +111,20 @@ from ep11core._openssl.evp cimport (
     EVP_PKEY_generate,
     EVP_PKEY_get_bits,
     EVP_PKEY_get_bn_param,
+    EVP_PKEY_get_raw_private_key,
+    EVP_PKEY_get_raw_public_key,
     EVP_PKEY_get0_EC_KEY,
     EVP_PKEY_get_size,
     EVP_PKEY_get_utf8_string_param,
     EVP_PKEY_is_a,
     EVP_PKEY_keygen_init,
     EVP_PKEY_new,
+    EVP_PKEY_new_raw_private_key_ex,
+    EVP_PKEY_new_raw_public_key_ex,
     EVP_PKEY_pairwise_check,
+    EVP_PKEY_param_check_quick,
+    EVP_PKEY_paramgen,
+    EVP_PKEY_paramgen_init,
     EVP_PKEY_set_utf8_string_param,
     EVP_PKEY_sign,
     EVP_PKEY_sign_init,
@@ -111,17 +137,30 @@ from ep11core._openssl.evp cimport (
     EVP_sha512,
 )
 from ep11core._openssl.objects cimport (
+    NID_ED448,
+    NID_ED25519,
+    NID_X448,
+    NID_X25519,
     NID_X9_62_id_ecPublicKey,
+    NID_dhKeyAgreement,
+    NID_dsa,
     NID_rsaEncryption,
     NID_undef,
     OBJ_nid2sn,
     OBJ_obj2nid,
     OBJ_sn2nid,
 )
+from ep11core._openssl.param_build cimport (
+    OSSL_PARAM_BLD_free,
+    OSSL_PARAM_BLD_new,
+    OSSL_PARAM_BLD_push_BN,
+    OSSL_PARAM_BLD_to_param,
+)
 from ep11core._openssl.params cimport (
     OSSL_PARAM_construct_end,
     OSSL_PARAM_construct_octet_string,
     OSSL_PARAM_construct_utf8_string,
+    OSSL_PARAM_free,
 )
 from ep11core._openssl.rand cimport RAND_bytes
 from ep11core._openssl.rsa cimport (
@@ -175,9 +214,11 @@ from ep11core._openssl.types cimport (
     EVP_CIPHER,
     EVP_CIPHER_CTX,
     EVP_MD,
+    EVP_MD_CTX,
     EVP_PKEY,
     EVP_PKEY_CTX,
     OSSL_PARAM,
+    OSSL_PARAM_BLD,
     PKCS8_PRIV_KEY_INFO,
     RSA,
     X509_ALGOR,
@@ -191,6 +232,7 @@ from ep11core._openssl.x509 cimport (
     X509_ALGOR_get0,
     d2i_EC_PUBKEY,
     d2i_PKCS8_PRIV_KEY_INFO,
+    d2i_PUBKEY,
     d2i_RSA_PUBKEY,
     d2i_X509_ALGOR,
     i2d_PKCS8_PRIV_KEY_INFO,
@@ -205,8 +247,10 @@ __all__ = [
     "PKey",
     "PaddingError",
     "cipher",
+    "dh_named_group",
     "digest",
     "digest_size",
+    "generate_dsa_parameters",
     "hash_final",
     "hash_init",
     "hash_update",
@@ -955,12 +999,121 @@ cdef bytes _left_pad(bytes data, Py_ssize_t size):
 cdef enum _KeyType:
     _RSA_KEY
     _EC_KEY
+    _ED25519_KEY
+    _ED448_KEY
+    _X25519_KEY
+    _X448_KEY
+    _DSA_KEY
+    _DH_KEY
+    _KEY_TYPE_COUNT
+
+
+cdef struct _KeyTypeInfo:
+    # The OpenSSL key type name, which the key_type property returns.
+    const char *name
+    # The NID of the algorithm OID in a SubjectPublicKeyInfo or PKCS #8 PrivateKeyInfo.
+    int nid
+    # The raw public and private key length of the curve keys without parameters (ED25519,
+    # ED448, X25519, X448: OpenSSL's ECX keys), else 0.
+    int raw_length
+    # The EdDSA signature length, else 0.
+    int signature_length
+
+
+cdef _KeyTypeInfo _KEY_TYPES[<int>_KEY_TYPE_COUNT]
+_KEY_TYPES[<int>_RSA_KEY] = _KeyTypeInfo(b"RSA", NID_rsaEncryption, 0, 0)
+_KEY_TYPES[<int>_EC_KEY] = _KeyTypeInfo(b"EC", NID_X9_62_id_ecPublicKey, 0, 0)
+_KEY_TYPES[<int>_ED25519_KEY] = _KeyTypeInfo(b"ED25519", NID_ED25519, 32, 64)
+_KEY_TYPES[<int>_ED448_KEY] = _KeyTypeInfo(b"ED448", NID_ED448, 57, 114)
+_KEY_TYPES[<int>_X25519_KEY] = _KeyTypeInfo(b"X25519", NID_X25519, 32, 0)
+_KEY_TYPES[<int>_X448_KEY] = _KeyTypeInfo(b"X448", NID_X448, 56, 0)
+_KEY_TYPES[<int>_DSA_KEY] = _KeyTypeInfo(b"DSA", NID_dsa, 0, 0)
+_KEY_TYPES[<int>_DH_KEY] = _KeyTypeInfo(b"DH", NID_dhKeyAgreement, 0, 0)
+
+# The ECX key types by their OpenSSL name, which doubles as their curve name.
+cdef dict _ECX_TYPES = {
+    "ED25519": _ED25519_KEY,
+    "ED448": _ED448_KEY,
+    "X25519": _X25519_KEY,
+    "X448": _X448_KEY,
+}
+cdef dict _FFC_TYPES = {"DSA": _DSA_KEY, "DH": _DH_KEY}
+
+# The SubjectPublicKeyInfo of an ECX key as EP11 writes it: the AlgorithmIdentifier is
+# id-ecPublicKey (1.2.840.10045.2.1) with the curve OID of RFC 8410 as its parameter, and the
+# BIT STRING holds the raw key. The values are the DER AlgorithmIdentifiers.
+cdef dict _EP11_ECX_ALGORITHMS = {
+    _ED25519_KEY: bytes.fromhex("300e06072a8648ce3d020106032b6570"),
+    _ED448_KEY: bytes.fromhex("300e06072a8648ce3d020106032b6571"),
+    _X25519_KEY: bytes.fromhex("300e06072a8648ce3d020106032b656e"),
+    _X448_KEY: bytes.fromhex("300e06072a8648ce3d020106032b656f"),
+}
 
 cdef enum:
-    # Large enough for a DER ECDSA signature and an uncompressed point on curves of up to
-    # 571 bits.
+    # Large enough for a DER (EC)DSA signature with an order of up to 571 bits and an
+    # uncompressed point on such a curve.
     _MAX_ECDSA_DER = 256
     _MAX_EC_POINT = 256
+    # The largest raw ECX key (ED448, 57 bytes), rounded up.
+    _MAX_RAW_KEY = 64
+
+
+cdef inline bint _is_ecx(int key_type) noexcept nogil:
+    return _KEY_TYPES[key_type].raw_length != 0
+
+
+cdef int _key_type_of_nid(int nid) noexcept:
+    """Return the _KeyType whose algorithm OID has ``nid``, or -1."""
+    cdef int key_type
+    for key_type in range(<int>_KEY_TYPE_COUNT):
+        if _KEY_TYPES[key_type].nid == nid:
+            return key_type
+    return -1
+
+
+cdef int _ecx_type(curve) except -1:
+    try:
+        return _ECX_TYPES[curve]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unsupported curve {curve!r}: expected ED25519, ED448, X25519 or X448"
+        ) from None
+
+
+cdef int _ffc_type(algorithm) except -1:
+    try:
+        return _FFC_TYPES[algorithm]
+    except (KeyError, TypeError):
+        raise ValueError(f"unsupported algorithm {algorithm!r}: expected DSA or DH") from None
+
+
+cdef bytes _der(int tag, bytes content):
+    """Encode one DER element with a definite length."""
+    cdef Py_ssize_t length = len(content)
+    if length < 0x80:
+        return bytes((tag, length)) + content
+    size = (length.bit_length() + 7) // 8
+    return bytes((tag, 0x80 | size)) + length.to_bytes(size, "big") + content
+
+
+cdef bytes _bn_bytes_of(const EVP_PKEY *pkey, const char *param, bint optional):
+    """Return a BIGNUM parameter of ``pkey`` as minimal big-endian bytes.
+
+    A missing optional parameter returns None and leaves the error queue empty.
+    """
+    cdef BIGNUM *value = NULL
+    cdef bytes out
+    if EVP_PKEY_get_bn_param(pkey, param, &value) <= 0:
+        if optional:
+            ERR_clear_error()
+            return None
+        _check(0, "EVP_PKEY_get_bn_param")
+    try:
+        out = PyBytes_FromStringAndSize(NULL, BN_num_bytes(value))
+        BN_bn2binpad(value, <unsigned char *>PyBytes_AS_STRING(out), len(out))
+        return out
+    finally:
+        BN_free(value)
 
 
 cdef class PKey:
@@ -968,7 +1121,8 @@ cdef class PKey:
     cdef int _type
     cdef bint _private
     cdef int _bits
-    # The modulus length in bytes (RSA) or the byte length of the group order (EC).
+    # The modulus length in bytes (RSA), the byte length of the group order (EC) or of q
+    # (DSA), the length of p in bytes (DH), or the raw key length (ECX).
     cdef int _size
 
     def __cinit__(self):
@@ -979,8 +1133,9 @@ cdef class PKey:
 
     def __init__(self, *args, **kwargs):
         raise TypeError(
-            "create PKey objects with PKey.generate_rsa, PKey.generate_ec, PKey.from_pkcs8, "
-            "PKey.from_spki or PKey.from_ec_point"
+            "create PKey objects with PKey.generate_rsa, PKey.generate_ec, "
+            "PKey.generate_ffc, PKey.from_pkcs8, PKey.from_spki, PKey.from_ec_point, "
+            "PKey.from_raw_private_key or PKey.from_ffc_public"
         )
 
     def __repr__(self):
@@ -989,7 +1144,7 @@ cdef class PKey:
         kind = "private" if self._private else "public"
         if self._type == _EC_KEY:
             return f"<PKey EC {self.curve} {kind}>"
-        return f"<PKey RSA {self._bits} {kind}>"
+        return f"<PKey {self.key_type} {self._bits} {kind}>"
 
     # -- construction ------------------------------------------------------------------------
 
@@ -1034,6 +1189,8 @@ cdef class PKey:
 
     @staticmethod
     def generate_ec(curve):
+        if isinstance(curve, str) and curve in _ECX_TYPES:
+            return _generate_ecx(_ECX_TYPES[curve])
         cdef int nid = _curve_nid(curve)
         cdef EVP_PKEY_CTX *ctx = NULL
         cdef EVP_PKEY *pkey = NULL
@@ -1102,6 +1259,16 @@ cdef class PKey:
 
     @staticmethod
     def from_ec_point(curve, bytes point not None):
+        if isinstance(curve, str) and curve in _ECX_TYPES:
+            return _wrap_key(
+                _new_raw_key(
+                    _ECX_TYPES[curve],
+                    <const unsigned char *>PyBytes_AS_STRING(point),
+                    len(point),
+                    False,
+                ),
+                False,
+            )
         cdef int nid = _curve_nid(curve)
         cdef const char *group = OBJ_nid2sn(nid)
         cdef OSSL_PARAM params[3]
@@ -1126,6 +1293,42 @@ cdef class PKey:
             EVP_PKEY_CTX_free(ctx)
         return _wrap_key(pkey, False, True)
 
+    @staticmethod
+    def from_raw_private_key(curve, bytes raw not None):
+        cdef int key_type = _ecx_type(curve)
+        cdef EVP_PKEY *pkey = _new_raw_key(
+            key_type, <const unsigned char *>PyBytes_AS_STRING(raw), len(raw), True
+        )
+        return _wrap_key(pkey, True)
+
+    @staticmethod
+    def generate_ffc(algorithm, bytes p not None, q, bytes g not None):
+        cdef int key_type = _ffc_type(algorithm)
+        cdef EVP_PKEY *parameters = _ffc_key(key_type, p, q, g, None)
+        cdef EVP_PKEY_CTX *ctx = NULL
+        cdef EVP_PKEY *pkey = NULL
+        try:
+            with nogil:
+                ctx = EVP_PKEY_CTX_new_from_pkey(NULL, parameters, NULL)
+                _check(ctx != NULL, "EVP_PKEY_CTX_new_from_pkey")
+                # The quick check tests the sizes and ranges of p, q and g, not primality.
+                _check(
+                    EVP_PKEY_param_check_quick(ctx),
+                    "EVP_PKEY_param_check_quick",
+                    _KEY_FORMAT_ERROR,
+                )
+                _check(EVP_PKEY_keygen_init(ctx), "EVP_PKEY_keygen_init")
+                _check(EVP_PKEY_generate(ctx, &pkey), "EVP_PKEY_generate")
+        finally:
+            EVP_PKEY_CTX_free(ctx)
+            EVP_PKEY_free(parameters)
+        return _wrap_key(pkey, True)
+
+    @staticmethod
+    def from_ffc_public(algorithm, bytes p not None, q, bytes g not None, bytes y not None):
+        cdef int key_type = _ffc_type(algorithm)
+        return _wrap_key(_ffc_key(key_type, p, q, g, y), False)
+
     cdef int _finish_init(self, bint normalise_ec) except -1:
         """Classify a newly wrapped key and check that an EC key has a named curve and a point.
 
@@ -1133,15 +1336,34 @@ cdef class PKey:
         (the legacy decoders in this module set both on the EC_KEY). It runs before the key is
         shared, so it may still modify the EVP_PKEY.
         """
-        if EVP_PKEY_is_a(self._pkey, b"RSA"):
-            self._type = _RSA_KEY
+        cdef int key_type = 0
+        while key_type < <int>_KEY_TYPE_COUNT:
+            if EVP_PKEY_is_a(self._pkey, _KEY_TYPES[key_type].name):
+                break
+            key_type += 1
+        else:
+            raise KeyFormatError(
+                "unsupported key type: expected RSA, EC, ED25519, ED448, X25519, X448, DSA or DH"
+            )
+        self._type = key_type
+        if key_type == _RSA_KEY:
             self._bits = EVP_PKEY_get_bits(self._pkey)
             self._size = EVP_PKEY_get_size(self._pkey)
             _check(self._bits > 0 and self._size > 0, "EVP_PKEY_get_bits", _KEY_FORMAT_ERROR)
             return 0
-        if not EVP_PKEY_is_a(self._pkey, b"EC"):
-            raise KeyFormatError("unsupported key type: expected an RSA or EC key")
-        self._type = _EC_KEY
+        if _is_ecx(key_type):
+            # Bits of the raw key, so that X25519 counts 256 and X448 448, as EP11 sizes them.
+            self._size = _KEY_TYPES[key_type].raw_length
+            self._bits = 8 * self._size
+            return 0
+        if key_type == _DSA_KEY or key_type == _DH_KEY:
+            self._bits = EVP_PKEY_get_bits(self._pkey)
+            _check(self._bits > 0, "EVP_PKEY_get_bits", _KEY_FORMAT_ERROR)
+            if key_type == _DSA_KEY:
+                self._size = len(_bn_bytes_of(self._pkey, OSSL_PKEY_PARAM_FFC_Q, False))
+            else:
+                self._size = (self._bits + 7) // 8
+            return 0
         if self.curve is None:
             raise KeyFormatError("EC keys must use a named curve, not explicit parameters")
         if normalise_ec:
@@ -1211,7 +1433,7 @@ cdef class PKey:
     @property
     def key_type(self):
         self._require_key()
-        return "RSA" if self._type == _RSA_KEY else "EC"
+        return _KEY_TYPES[self._type].name.decode("ascii")
 
     @property
     def is_private(self):
@@ -1228,6 +1450,8 @@ cdef class PKey:
         cdef char name[80]
         cdef size_t length = 0
         self._require_key()
+        if _is_ecx(self._type):
+            return self.key_type
         if self._type != _EC_KEY:
             return None
         if EVP_PKEY_get_utf8_string_param(
@@ -1257,6 +1481,13 @@ cdef class PKey:
         cdef size_t length = 0
         cdef const EC_KEY *ec_key = NULL
         self._require_key()
+        if _is_ecx(self._type):
+            length = sizeof(point)
+            _check(
+                EVP_PKEY_get_raw_public_key(self._pkey, point, &length),
+                "EVP_PKEY_get_raw_public_key",
+            )
+            return PyBytes_FromStringAndSize(<char *>point, length)
         if self._type != _EC_KEY:
             return None
         # The provider parameters of OpenSSL 3.0 return a legacy-decoded key's point in
@@ -1274,16 +1505,41 @@ cdef class PKey:
         _check(length > 0, "EC_POINT_point2oct")
         return PyBytes_FromStringAndSize(<char *>point, length)
 
-    cdef bytes _bn_param(self, const char *param):
-        cdef BIGNUM *value = NULL
-        cdef bytes out
+    @property
+    def ffc_params(self):
+        self._require_key()
+        if self._type != _DSA_KEY and self._type != _DH_KEY:
+            return None
+        return (
+            self._bn_param(OSSL_PKEY_PARAM_FFC_P),
+            _bn_bytes_of(self._pkey, OSSL_PKEY_PARAM_FFC_Q, True),
+            self._bn_param(OSSL_PKEY_PARAM_FFC_G),
+        )
+
+    @property
+    def public_value(self):
+        self._require_key()
+        if self._type != _DSA_KEY and self._type != _DH_KEY:
+            return None
+        return self._bn_param(OSSL_PKEY_PARAM_PUB_KEY)
+
+    def raw_private_key(self):
+        cdef unsigned char raw[_MAX_RAW_KEY]
+        cdef size_t length = sizeof(raw)
+        self._require_private("raw_private_key")
+        if not _is_ecx(self._type):
+            raise ValueError("raw_private_key needs an ED25519, ED448, X25519 or X448 key")
         try:
-            _check(EVP_PKEY_get_bn_param(self._pkey, param, &value), "EVP_PKEY_get_bn_param")
-            out = PyBytes_FromStringAndSize(NULL, BN_num_bytes(value))
-            BN_bn2binpad(value, <unsigned char *>PyBytes_AS_STRING(out), len(out))
-            return out
+            _check(
+                EVP_PKEY_get_raw_private_key(self._pkey, raw, &length),
+                "EVP_PKEY_get_raw_private_key",
+            )
+            return PyBytes_FromStringAndSize(<char *>raw, length)
         finally:
-            BN_free(value)
+            OPENSSL_cleanse(raw, sizeof(raw))
+
+    cdef bytes _bn_param(self, const char *param):
+        return _bn_bytes_of(self._pkey, param, False)
 
     # -- encodings ---------------------------------------------------------------------------
 
@@ -1291,6 +1547,9 @@ cdef class PKey:
         cdef unsigned char *encoded = NULL
         cdef int length
         self._require_key()
+        if _is_ecx(self._type):
+            bit_string = _der(0x03, b"\x00" + self.ec_point)
+            return _der(0x30, _EP11_ECX_ALGORITHMS[self._type] + bit_string)
         with nogil:
             length = i2d_PUBKEY(self._pkey, &encoded)
         _check(length > 0, "i2d_PUBKEY")
@@ -1315,8 +1574,12 @@ cdef class PKey:
 
     def sign(self, bytes tbs not None, padding="pkcs1", md=None, mgf1_md=None, int salt_len=0):
         self._require_private("sign")
-        if self._type == _EC_KEY:
-            return self._ecdsa_sign(tbs)
+        if self._type == _EC_KEY or self._type == _DSA_KEY:
+            return self._dsa_sign(tbs)
+        if self._type == _ED25519_KEY or self._type == _ED448_KEY:
+            return self._eddsa_sign(tbs)
+        if self._type != _RSA_KEY:
+            raise ValueError(f"{self.key_type} keys cannot sign")
         cdef _RsaOptions options
         _signature_options(padding, md, mgf1_md, salt_len, &options)
         cdef Py_ssize_t limit = self._size
@@ -1356,7 +1619,37 @@ cdef class PKey:
             return out[:signature_length]
         return out
 
-    cdef bytes _ecdsa_sign(self, bytes tbs):
+    cdef bytes _eddsa_sign(self, bytes tbs):
+        cdef const unsigned char *source = <const unsigned char *>PyBytes_AS_STRING(tbs)
+        cdef size_t length = len(tbs)
+        cdef size_t signature_length = _KEY_TYPES[self._type].signature_length
+        cdef bytes out = PyBytes_FromStringAndSize(NULL, signature_length)
+        cdef unsigned char *target = <unsigned char *>PyBytes_AS_STRING(out)
+        cdef EVP_MD_CTX *md_ctx = NULL
+        try:
+            with nogil:
+                md_ctx = EVP_MD_CTX_new()
+                _check(md_ctx != NULL, "EVP_MD_CTX_new")
+                # Without a digest name, ED25519 and ED448 keys sign pure EdDSA (RFC 8032)
+                # with an empty context string.
+                _check(
+                    EVP_DigestSignInit_ex(md_ctx, NULL, NULL, NULL, NULL, self._pkey, NULL),
+                    "EVP_DigestSignInit_ex",
+                )
+                _check(
+                    EVP_DigestSign(md_ctx, target, &signature_length, source, length),
+                    "EVP_DigestSign",
+                )
+        finally:
+            EVP_MD_CTX_free(md_ctx)
+        return out
+
+    cdef bytes _dsa_sign(self, bytes tbs):
+        """Sign with ECDSA or DSA and return ``r || s``, each half padded to the order size.
+
+        The DER Dss-Sig-Value of DSA and ECDSA-Sig-Value of ECDSA are both a SEQUENCE of two
+        INTEGERs, so the ECDSA_SIG codec reads both.
+        """
         cdef unsigned char der[_MAX_ECDSA_DER]
         cdef size_t der_length = sizeof(der)
         cdef const unsigned char *cursor = der
@@ -1374,7 +1667,7 @@ cdef class PKey:
                 ctx = self._new_ctx()
                 _check(EVP_PKEY_sign_init(ctx), "EVP_PKEY_sign_init")
                 # With no signature digest set, OpenSSL signs a tbs of any length and truncates
-                # it to the bit length of the group order (FIPS 186-4 section 6.4).
+                # it to the bit length of the group order (FIPS 186-4 sections 4.6 and 6.4).
                 _check(EVP_PKEY_sign(ctx, der, &der_length, source, length), "EVP_PKEY_sign")
                 signature = d2i_ECDSA_SIG(NULL, &cursor, <long>der_length)
                 _check(signature != NULL, "d2i_ECDSA_SIG")
@@ -1398,10 +1691,16 @@ cdef class PKey:
         cdef _RsaOptions options
         cdef int result
         self._require_key()
-        if self._type == _EC_KEY:
+        if self._type == _EC_KEY or self._type == _DSA_KEY:
             if len(signature) != 2 * self._size:
                 return False
-            result = self._ecdsa_verify(tbs, signature)
+            result = self._dsa_verify(tbs, signature)
+        elif self._type == _ED25519_KEY or self._type == _ED448_KEY:
+            if len(signature) != _KEY_TYPES[self._type].signature_length:
+                return False
+            result = self._eddsa_verify(tbs, signature)
+        elif self._type != _RSA_KEY:
+            raise ValueError(f"{self.key_type} keys cannot verify")
         else:
             _signature_options(padding, md, mgf1_md, salt_len, &options)
             if len(signature) != self._size:
@@ -1435,7 +1734,24 @@ cdef class PKey:
             EVP_PKEY_CTX_free(ctx)
         return result
 
-    cdef int _ecdsa_verify(self, bytes tbs, bytes signature):
+    cdef int _eddsa_verify(self, bytes tbs, bytes signature):
+        cdef const unsigned char *source = <const unsigned char *>PyBytes_AS_STRING(tbs)
+        cdef size_t length = len(tbs)
+        cdef const unsigned char *sig = <const unsigned char *>PyBytes_AS_STRING(signature)
+        cdef size_t sig_length = len(signature)
+        cdef EVP_MD_CTX *md_ctx = NULL
+        cdef int result = 0
+        with nogil:
+            md_ctx = EVP_MD_CTX_new()
+            if (
+                md_ctx != NULL
+                and EVP_DigestVerifyInit_ex(md_ctx, NULL, NULL, NULL, NULL, self._pkey, NULL) > 0
+            ):
+                result = EVP_DigestVerify(md_ctx, sig, sig_length, source, length)
+            EVP_MD_CTX_free(md_ctx)
+        return result
+
+    cdef int _dsa_verify(self, bytes tbs, bytes signature):
         cdef const unsigned char *source = <const unsigned char *>PyBytes_AS_STRING(tbs)
         cdef size_t length = len(tbs)
         cdef const unsigned char *raw = <const unsigned char *>PyBytes_AS_STRING(signature)
@@ -1452,7 +1768,8 @@ cdef class PKey:
             s = BN_bin2bn(raw + half, half, NULL)
             parsed = ECDSA_SIG_new()
             if r != NULL and s != NULL and parsed != NULL and ECDSA_SIG_set0(parsed, r, s) > 0:
-                # The signature owns r and s now. OpenSSL rejects r or s outside [1, n - 1].
+                # The signature owns r and s now. OpenSSL rejects r or s outside [1, n - 1]
+                # (ECDSA) or [1, q - 1] (DSA).
                 r = NULL
                 s = NULL
                 der_length = i2d_ECDSA_SIG(parsed, &der)
@@ -1561,12 +1878,21 @@ cdef class PKey:
         cdef size_t length = 0
         cdef unsigned char *secret = NULL
         self._require_private("derive")
-        if self._type != _EC_KEY or peer._type != _EC_KEY or peer._pkey == NULL:
-            raise ValueError("derive needs an EC private key and an EC peer key")
+        if (
+            self._type not in (_EC_KEY, _X25519_KEY, _X448_KEY, _DH_KEY)
+            or peer._pkey == NULL
+            or peer._type != self._type
+        ):
+            raise ValueError(
+                "derive needs an EC, X25519, X448 or DH private key and a peer key of its type"
+            )
+        cdef bint pad = self._type == _DH_KEY
         try:
             with nogil:
                 ctx = self._new_ctx()
                 _check(EVP_PKEY_derive_init(ctx), "EVP_PKEY_derive_init")
+                if pad:
+                    _check(EVP_PKEY_CTX_set_dh_pad(ctx, 1), "EVP_PKEY_CTX_set_dh_pad")
                 _check(
                     EVP_PKEY_derive_set_peer_ex(ctx, peer._pkey, 1), "EVP_PKEY_derive_set_peer_ex"
                 )
@@ -1588,6 +1914,176 @@ cdef PKey _wrap_key(EVP_PKEY *pkey, bint private, bint normalise_ec=False):
     key._private = private
     key._finish_init(normalise_ec)
     return key
+
+
+cdef PKey _generate_ecx(int key_type):
+    cdef const char *name = _KEY_TYPES[key_type].name
+    cdef EVP_PKEY_CTX *ctx = NULL
+    cdef EVP_PKEY *pkey = NULL
+    try:
+        with nogil:
+            ctx = EVP_PKEY_CTX_new_from_name(NULL, name, NULL)
+            _check(ctx != NULL, "EVP_PKEY_CTX_new_from_name")
+            _check(EVP_PKEY_keygen_init(ctx), "EVP_PKEY_keygen_init")
+            _check(EVP_PKEY_generate(ctx, &pkey), "EVP_PKEY_generate")
+    finally:
+        EVP_PKEY_CTX_free(ctx)
+    return _wrap_key(pkey, True)
+
+
+cdef EVP_PKEY *_new_raw_key(
+    int key_type, const unsigned char *raw, Py_ssize_t length, bint private
+) except NULL:
+    """Build an ECX key from its raw public key or raw private key (RFC 7748, RFC 8032)."""
+    cdef const _KeyTypeInfo *info = &_KEY_TYPES[key_type]
+    cdef EVP_PKEY *pkey = NULL
+    if length != info.raw_length:
+        raise KeyFormatError(
+            f"a raw {info.name.decode()} key is {info.raw_length} bytes, got {length}"
+        )
+    with nogil:
+        if private:
+            pkey = EVP_PKEY_new_raw_private_key_ex(NULL, info.name, NULL, raw, <size_t>length)
+        else:
+            pkey = EVP_PKEY_new_raw_public_key_ex(NULL, info.name, NULL, raw, <size_t>length)
+    _check(pkey != NULL, "EVP_PKEY_new_raw_key", _KEY_FORMAT_ERROR)
+    return pkey
+
+
+# ---------------------------------------------------------------------------------------------
+# Finite-field keys: DSA and DH domain parameters (p, q, g) and keys built from them
+
+
+cdef enum:
+    # p, q, g and the public value y.
+    _FFC_FIELDS = 4
+
+
+cdef EVP_PKEY *_ffc_key(int key_type, bytes p, q, bytes g, y) except NULL:
+    """Build DSA or DH parameters (``y`` None) or a public key from big-endian integers.
+
+    ``q`` may be None for DH. OpenSSL recognises the p and g of its named DH groups (RFC 3526,
+    RFC 7919) and fills in their q.
+    """
+    cdef const char *keys[_FFC_FIELDS]
+    cdef BIGNUM *numbers[_FFC_FIELDS]
+    cdef OSSL_PARAM_BLD *builder = NULL
+    cdef OSSL_PARAM *params = NULL
+    cdef EVP_PKEY_CTX *ctx = NULL
+    cdef EVP_PKEY *pkey = NULL
+    cdef int selection = EVP_PKEY_KEY_PARAMETERS if y is None else EVP_PKEY_PUBLIC_KEY
+    cdef int count = 0
+    cdef int i
+    if key_type == _DSA_KEY and q is None:
+        raise ValueError("DSA parameters need q")
+    for name, value in (("q", q), ("y", y)):
+        if value is not None and not isinstance(value, bytes):
+            raise TypeError(f"{name} must be bytes or None, got {type(value).__name__}")
+    for value in (p, q, g, y):
+        if value is not None and not any(value):
+            raise ValueError("DSA and DH parameters and public values must be positive")
+    try:
+        for value, key in ((p, OSSL_PKEY_PARAM_FFC_P), (q, OSSL_PKEY_PARAM_FFC_Q),
+                           (g, OSSL_PKEY_PARAM_FFC_G), (y, OSSL_PKEY_PARAM_PUB_KEY)):
+            if value is None:
+                continue
+            numbers[count] = BN_bin2bn(
+                <const unsigned char *>PyBytes_AS_STRING(value), <int>len(value), NULL
+            )
+            keys[count] = key
+            count += 1
+            _check(numbers[count - 1] != NULL, "BN_bin2bn")
+        with nogil:
+            builder = OSSL_PARAM_BLD_new()
+            _check(builder != NULL, "OSSL_PARAM_BLD_new")
+            for i in range(count):
+                # The builder keeps a reference to each BIGNUM until OSSL_PARAM_BLD_to_param.
+                _check(
+                    OSSL_PARAM_BLD_push_BN(builder, keys[i], numbers[i]), "OSSL_PARAM_BLD_push_BN"
+                )
+            params = OSSL_PARAM_BLD_to_param(builder)
+            _check(params != NULL, "OSSL_PARAM_BLD_to_param")
+            ctx = EVP_PKEY_CTX_new_from_name(NULL, _KEY_TYPES[key_type].name, NULL)
+            _check(ctx != NULL, "EVP_PKEY_CTX_new_from_name")
+            _check(EVP_PKEY_fromdata_init(ctx), "EVP_PKEY_fromdata_init")
+            _check(
+                EVP_PKEY_fromdata(ctx, &pkey, selection, params),
+                "EVP_PKEY_fromdata",
+                _KEY_FORMAT_ERROR,
+            )
+    finally:
+        EVP_PKEY_CTX_free(ctx)
+        OSSL_PARAM_free(params)
+        OSSL_PARAM_BLD_free(builder)
+        for i in range(count):
+            BN_free(numbers[i])
+    return pkey
+
+
+cdef tuple _ffc_parameters_of(EVP_PKEY *parameters):
+    return (
+        _bn_bytes_of(parameters, OSSL_PKEY_PARAM_FFC_P, False),
+        _bn_bytes_of(parameters, OSSL_PKEY_PARAM_FFC_Q, False),
+        _bn_bytes_of(parameters, OSSL_PKEY_PARAM_FFC_G, False),
+    )
+
+
+def generate_dsa_parameters(int bits, int qbits):
+    if bits < 1024 or bits > 15360 or qbits not in (160, 224, 256):
+        raise ValueError(
+            f"DSA parameters need 1024 to 15360 bits and a q of 160, 224 or 256 bits, "
+            f"got {bits} and {qbits}"
+        )
+    cdef EVP_PKEY_CTX *ctx = NULL
+    cdef EVP_PKEY *parameters = NULL
+    try:
+        with nogil:
+            ctx = EVP_PKEY_CTX_new_from_name(NULL, b"DSA", NULL)
+            _check(ctx != NULL, "EVP_PKEY_CTX_new_from_name")
+            _check(EVP_PKEY_paramgen_init(ctx), "EVP_PKEY_paramgen_init")
+            _check(
+                EVP_PKEY_CTX_set_dsa_paramgen_bits(ctx, bits), "EVP_PKEY_CTX_set_dsa_paramgen_bits"
+            )
+            _check(
+                EVP_PKEY_CTX_set_dsa_paramgen_q_bits(ctx, qbits),
+                "EVP_PKEY_CTX_set_dsa_paramgen_q_bits",
+            )
+            _check(EVP_PKEY_paramgen(ctx, &parameters), "EVP_PKEY_paramgen")
+        return _ffc_parameters_of(parameters)
+    finally:
+        EVP_PKEY_CTX_free(ctx)
+        EVP_PKEY_free(parameters)
+
+
+# The safe-prime groups built into OpenSSL 3.0: RFC 3526 (MODP) and RFC 7919 (FFDHE).
+_DH_GROUP_NAMES = frozenset(
+    {
+        "modp_1536", "modp_2048", "modp_3072", "modp_4096", "modp_6144", "modp_8192",
+        "ffdhe2048", "ffdhe3072", "ffdhe4096", "ffdhe6144", "ffdhe8192",
+    }
+)
+
+
+def dh_named_group(name):
+    if name not in _DH_GROUP_NAMES:
+        raise ValueError(
+            f"unknown DH group {name!r}: expected one of {', '.join(sorted(_DH_GROUP_NAMES))}"
+        )
+    cdef bytes encoded = name.encode("ascii")
+    cdef const char *group = encoded
+    cdef EVP_PKEY_CTX *ctx = NULL
+    cdef EVP_PKEY *parameters = NULL
+    try:
+        with nogil:
+            ctx = EVP_PKEY_CTX_new_from_name(NULL, b"DH", NULL)
+            _check(ctx != NULL, "EVP_PKEY_CTX_new_from_name")
+            _check(EVP_PKEY_paramgen_init(ctx), "EVP_PKEY_paramgen_init")
+            _check(EVP_PKEY_CTX_set_group_name(ctx, group), "EVP_PKEY_CTX_set_group_name")
+            _check(EVP_PKEY_paramgen(ctx, &parameters), "EVP_PKEY_paramgen")
+        return _ffc_parameters_of(parameters)
+    finally:
+        EVP_PKEY_CTX_free(ctx)
+        EVP_PKEY_free(parameters)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1629,8 +2125,19 @@ cdef str _algorithm_name(int nid):
     return OBJ_nid2sn(nid).decode("ascii", "replace") if nid != NID_undef else "an unknown OID"
 
 
-cdef int _public_key_algorithm(const unsigned char *der, long length) except -1:
-    """Return the NID of the algorithm OID in a DER SubjectPublicKeyInfo."""
+cdef struct _AlgorithmIds:
+    # The NID of the algorithm OID.
+    int nid
+    # The ASN.1 type of the parameters (V_ASN1_UNDEF when they are absent) and, when they are
+    # an OID, its NID.
+    int parameter_type
+    int parameter_nid
+
+
+cdef int _public_key_algorithm(
+    const unsigned char *der, long length, _AlgorithmIds *ids
+) except -1:
+    """Read the AlgorithmIdentifier of a DER SubjectPublicKeyInfo into ``ids``."""
     cdef const unsigned char *cursor = der
     cdef long content_length = 0
     cdef int tag = 0
@@ -1638,7 +2145,7 @@ cdef int _public_key_algorithm(const unsigned char *der, long length) except -1:
     cdef int flags = ASN1_get_object(&cursor, &content_length, &tag, &tag_class, length)
     cdef X509_ALGOR *algorithm = NULL
     cdef const ASN1_OBJECT *oid = NULL
-    cdef int nid
+    cdef const void *parameter = NULL
     _check(
         flags == V_ASN1_CONSTRUCTED and tag == V_ASN1_SEQUENCE and tag_class == V_ASN1_UNIVERSAL,
         "reading the SubjectPublicKeyInfo SEQUENCE header",
@@ -1646,17 +2153,87 @@ cdef int _public_key_algorithm(const unsigned char *der, long length) except -1:
     )
     algorithm = d2i_X509_ALGOR(NULL, &cursor, content_length)
     _check(algorithm != NULL, "d2i_X509_ALGOR", _KEY_FORMAT_ERROR)
-    X509_ALGOR_get0(&oid, NULL, NULL, algorithm)
-    nid = OBJ_obj2nid(oid)
+    X509_ALGOR_get0(&oid, &ids.parameter_type, &parameter, algorithm)
+    ids.nid = OBJ_obj2nid(oid)
+    ids.parameter_nid = NID_undef
+    if ids.parameter_type == V_ASN1_OBJECT:
+        ids.parameter_nid = OBJ_obj2nid(<const ASN1_OBJECT *>parameter)
     X509_ALGOR_free(algorithm)
-    return nid
+    return 0
+
+
+cdef EVP_PKEY *_decode_curve_public_key(
+    int key_type, const unsigned char **cursor, long length
+) except NULL:
+    """Build an ECX key from the raw key in the BIT STRING of a SubjectPublicKeyInfo.
+
+    The caller has read the AlgorithmIdentifier. ``cursor`` moves past the SubjectPublicKeyInfo.
+    """
+    cdef const unsigned char *position = cursor[0]
+    cdef const unsigned char *end
+    cdef long content_length = 0
+    cdef int tag = 0
+    cdef int tag_class = 0
+    cdef int flags = ASN1_get_object(&position, &content_length, &tag, &tag_class, length)
+    _check(
+        flags == V_ASN1_CONSTRUCTED and tag == V_ASN1_SEQUENCE and tag_class == V_ASN1_UNIVERSAL,
+        "reading the SubjectPublicKeyInfo SEQUENCE header",
+        _KEY_FORMAT_ERROR,
+    )
+    end = position + content_length
+    flags = ASN1_get_object(&position, &content_length, &tag, &tag_class, end - position)
+    _check(
+        flags == V_ASN1_CONSTRUCTED and tag == V_ASN1_SEQUENCE and tag_class == V_ASN1_UNIVERSAL,
+        "reading the AlgorithmIdentifier header",
+        _KEY_FORMAT_ERROR,
+    )
+    position += content_length
+    flags = ASN1_get_object(&position, &content_length, &tag, &tag_class, end - position)
+    # The BIT STRING must end the SEQUENCE, and its first octet (the unused bits) must be 0.
+    _check(
+        flags == 0
+        and tag == V_ASN1_BIT_STRING
+        and tag_class == V_ASN1_UNIVERSAL
+        and content_length >= 1
+        and position + content_length == end
+        and position[0] == 0,
+        "reading the public key BIT STRING",
+        _KEY_FORMAT_ERROR,
+    )
+    cdef EVP_PKEY *pkey = _new_raw_key(key_type, position + 1, content_length - 1, False)
+    cursor[0] = end
+    return pkey
 
 
 cdef EVP_PKEY *_decode_public_key(const unsigned char **cursor, long length) except NULL:
-    """Parse a DER SubjectPublicKeyInfo with an RSA or EC key and advance ``cursor`` past it."""
-    cdef int nid = _public_key_algorithm(cursor[0], length)
+    """Parse a DER SubjectPublicKeyInfo and advance ``cursor`` past it.
+
+    ED25519, ED448, X25519 and X448 keys are read in both encodings: RFC 8410 (the curve OID as
+    the algorithm, no parameters) and EP11's (id-ecPublicKey with the curve OID as parameter).
+    """
+    cdef _AlgorithmIds ids
+    _public_key_algorithm(cursor[0], length, &ids)
+    cdef int nid = ids.nid
+    cdef int key_type = _key_type_of_nid(nid)
     cdef RSA *rsa = NULL
     cdef EC_KEY *ec_key = NULL
+    cdef EVP_PKEY *pkey = NULL
+    if nid == NID_X9_62_id_ecPublicKey and ids.parameter_type == V_ASN1_OBJECT:
+        curve_type = _key_type_of_nid(ids.parameter_nid)
+        if curve_type >= 0 and _is_ecx(curve_type):
+            return _decode_curve_public_key(curve_type, cursor, length)
+    if key_type >= 0 and _is_ecx(key_type):
+        if ids.parameter_type != V_ASN1_UNDEF:
+            raise KeyFormatError(
+                f"the {_algorithm_name(nid)} AlgorithmIdentifier must have no parameters"
+            )
+        return _decode_curve_public_key(key_type, cursor, length)
+    if nid == NID_dsa or nid == NID_dhKeyAgreement:
+        # DSA and DH keys are rare here, so they take the slower provider decoder.
+        with nogil:
+            pkey = d2i_PUBKEY(NULL, cursor, length)
+        _check(pkey != NULL, "d2i_PUBKEY", _KEY_FORMAT_ERROR)
+        return pkey
     if nid == NID_rsaEncryption:
         with nogil:
             rsa = d2i_RSA_PUBKEY(NULL, cursor, length)
@@ -1668,7 +2245,8 @@ cdef EVP_PKEY *_decode_public_key(const unsigned char **cursor, long length) exc
         _check(ec_key != NULL, "d2i_EC_PUBKEY", _KEY_FORMAT_ERROR)
         return _wrap_legacy_ec_key(ec_key)
     raise KeyFormatError(
-        f"unsupported public key algorithm {_algorithm_name(nid)}: expected RSA or EC"
+        f"unsupported public key algorithm {_algorithm_name(nid)}: expected RSA, EC, "
+        "ED25519, ED448, X25519, X448, DSA or DH"
     )
 
 
@@ -1692,6 +2270,20 @@ cdef EVP_PKEY *_decode_private_key(
     _check(PKCS8_pkey_get0(&oid, &cursor, &length, &algorithm, info), "PKCS8_pkey_get0")
     cdef const unsigned char *end = cursor + length
     cdef int nid = OBJ_obj2nid(oid)
+    cdef int key_type = _key_type_of_nid(nid)
+    if key_type >= 0 and _is_ecx(key_type):
+        X509_ALGOR_get0(NULL, &parameter_type, NULL, algorithm)
+        if parameter_type != V_ASN1_UNDEF:
+            raise KeyFormatError(
+                f"the {_algorithm_name(nid)} AlgorithmIdentifier must have no parameters"
+            )
+        return _decode_curve_private_key(key_type, cursor, length)
+    if nid == NID_dsa or nid == NID_dhKeyAgreement:
+        with nogil:
+            pkey = EVP_PKCS82PKEY(info)
+        _check(pkey != NULL, "EVP_PKCS82PKEY", _KEY_FORMAT_ERROR)
+        provider_key[0] = True
+        return pkey
     if nid == NID_rsaEncryption:
         with nogil:
             rsa = d2i_RSAPrivateKey(NULL, &cursor, length)
@@ -1702,7 +2294,8 @@ cdef EVP_PKEY *_decode_private_key(
         return _wrap_legacy_key(EVP_PKEY_RSA, rsa)
     if nid != NID_X9_62_id_ecPublicKey:
         raise KeyFormatError(
-            f"unsupported private key algorithm {_algorithm_name(nid)}: expected RSA or EC"
+            f"unsupported private key algorithm {_algorithm_name(nid)}: expected RSA, EC, "
+            "ED25519, ED448, X25519, X448, DSA or DH"
         )
     X509_ALGOR_get0(NULL, &parameter_type, &parameter, algorithm)
     if parameter_type != V_ASN1_OBJECT:
@@ -1724,3 +2317,23 @@ cdef EVP_PKEY *_decode_private_key(
         _check(parsed != NULL, "d2i_ECPrivateKey", _KEY_FORMAT_ERROR)
         raise KeyFormatError("trailing bytes after the ECPrivateKey")
     return _wrap_legacy_ec_key(ec_key)
+
+
+cdef EVP_PKEY *_decode_curve_private_key(
+    int key_type, const unsigned char *der, long length
+) except NULL:
+    """Build an ECX key from an RFC 8410 CurvePrivateKey: an OCTET STRING with the raw key."""
+    cdef const unsigned char *cursor = der
+    cdef long content_length = 0
+    cdef int tag = 0
+    cdef int tag_class = 0
+    cdef int flags = ASN1_get_object(&cursor, &content_length, &tag, &tag_class, length)
+    _check(
+        flags == 0
+        and tag == V_ASN1_OCTET_STRING
+        and tag_class == V_ASN1_UNIVERSAL
+        and cursor + content_length == der + length,
+        "reading the CurvePrivateKey OCTET STRING",
+        _KEY_FORMAT_ERROR,
+    )
+    return _new_raw_key(key_type, cursor, content_length, True)

@@ -1,8 +1,9 @@
 """Tests of the libcrypto primitives in ep11core._crypto, without the engine.
 
-Known-answer vectors come from FIPS 180-4 (its example messages), RFC 2202 and RFC 4231 (HMAC)
-and NIST SP 800-38A (AES). RSA and ECDSA results are cross-checked with the ``cryptography``
-package, which verifies what we sign and signs what we verify.
+Known-answer vectors come from FIPS 180-4 (its example messages), RFC 2202 and RFC 4231 (HMAC),
+NIST SP 800-38A (AES), RFC 8032 (EdDSA) and RFC 7748 (X25519, X448). RSA, ECDSA, EdDSA and DSA
+results are cross-checked with the ``cryptography`` package, which verifies what we sign and
+signs what we verify, and so are the ECDH, X25519, X448 and DH shared secrets.
 """
 
 import hashlib
@@ -13,10 +14,21 @@ import threading
 import pytest
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric import (
+    dh,
+    dsa,
+    ec,
+    ed448,
+    ed25519,
+    padding,
+    rsa,
+    utils,
+    x448,
+    x25519,
+)
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from curve_vectors import EDDSA_VECTORS, EP11_ALGORITHM_IDENTIFIERS, XDH_VECTORS
 from ep11core import _crypto
 from ep11core._crypto import (
     CryptoError,
@@ -1246,8 +1258,11 @@ def test_pkcs8_rejects_other_formats():
         PKey.from_pkcs8(encrypted)
 
 
+@pytest.mark.filterwarnings("ignore:Diffie-Hellman over finite fields")
 def test_unsupported_key_type():
-    theirs = Ed25519PrivateKey.generate()
+    # An X9.42 DH key (OID dhpublicnumber) is a key type that the engine does not take.
+    p, q, g = (int.from_bytes(value, "big") for value in _crypto.dh_named_group("ffdhe2048"))
+    theirs = dh.DHParameterNumbers(p, g, q).parameters().generate_private_key()
     spki = theirs.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -1456,3 +1471,370 @@ def test_shared_keys_across_threads(source):
     for thread in threads:
         thread.join()
     assert failures == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Edwards and Montgomery curve keys (OpenSSL's ECX keys)
+
+ECX_CURVES = ["ED25519", "ED448", "X25519", "X448"]
+ECX_RAW_BYTES = {"ED25519": 32, "ED448": 57, "X25519": 32, "X448": 56}
+ECX_PRIVATE_CLASSES = {
+    "ED25519": ed25519.Ed25519PrivateKey,
+    "ED448": ed448.Ed448PrivateKey,
+    "X25519": x25519.X25519PrivateKey,
+    "X448": x448.X448PrivateKey,
+}
+RAW = (serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def rfc8410_spki(curve: str, raw: bytes) -> bytes:
+    algorithm = der_tlv(0x30, der_tlv(0x06, EP11_ALGORITHM_IDENTIFIERS[curve][-3:]))
+    return der_tlv(0x30, algorithm + der_tlv(0x03, b"\x00" + raw))
+
+
+@pytest.mark.parametrize("vector", EDDSA_VECTORS, ids=lambda v: f"{v.curve}-{len(v.message)}")
+def test_eddsa_rfc8032(vector):
+    key = PKey.from_raw_private_key(vector.curve, vector.private_key)
+    assert key.ec_point == vector.public_key
+    assert key.sign(vector.message) == vector.signature
+    public = PKey.from_ec_point(vector.curve, vector.public_key)
+    assert public.verify(vector.message, vector.signature)
+    assert not public.verify(vector.message + b"x", vector.signature)
+
+
+@pytest.mark.parametrize("vector", XDH_VECTORS, ids=lambda v: v.curve)
+def test_xdh_rfc7748(vector):
+    alice = PKey.from_raw_private_key(vector.curve, vector.alice_private)
+    bob = PKey.from_raw_private_key(vector.curve, vector.bob_private)
+    assert alice.ec_point == vector.alice_public
+    assert bob.ec_point == vector.bob_public
+    assert alice.derive(PKey.from_ec_point(vector.curve, vector.bob_public)) == vector.shared_secret
+    assert bob.derive(PKey.from_ec_point(vector.curve, vector.alice_public)) == vector.shared_secret
+
+
+@pytest.mark.parametrize("curve", ECX_CURVES)
+def test_ecx_properties(curve):
+    key = PKey.generate_ec(curve)
+    assert key.key_type == curve
+    assert key.curve == curve
+    assert key.is_private
+    assert key.bits == 8 * ECX_RAW_BYTES[curve]
+    assert len(key.ec_point) == ECX_RAW_BYTES[curve]
+    assert key.ffc_params is None
+    assert key.modulus is None
+    public = PKey.from_spki(key.spki())
+    assert not public.is_private
+    assert public.ec_point == key.ec_point
+    assert public.curve == curve
+
+
+@pytest.mark.parametrize("curve", ECX_CURVES)
+def test_ecx_spki_is_ep11_form(curve):
+    key = PKey.generate_ec(curve)
+    spki = key.spki()
+    bit_string = der_tlv(0x03, b"\x00" + key.ec_point)
+    assert spki == der_tlv(0x30, EP11_ALGORITHM_IDENTIFIERS[curve] + bit_string)
+
+
+@pytest.mark.parametrize("curve", ECX_CURVES)
+def test_ecx_reads_rfc8410_spki(curve):
+    theirs = ECX_PRIVATE_CLASSES[curve].generate().public_key()
+    der = theirs.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    assert der == rfc8410_spki(curve, theirs.public_bytes(*RAW))
+    key = PKey.from_spki(der)
+    assert key.curve == curve
+    assert key.ec_point == theirs.public_bytes(*RAW)
+
+
+@pytest.mark.parametrize("curve", ECX_CURVES)
+def test_ecx_spki_errors(curve):
+    raw = PKey.generate_ec(curve).ec_point
+    bit_string = der_tlv(0x03, b"\x00" + raw)
+    rfc_algorithm = der_tlv(0x30, der_tlv(0x06, EP11_ALGORITHM_IDENTIFIERS[curve][-3:]))
+    bad = {
+        "short key": der_tlv(
+            0x30, EP11_ALGORITHM_IDENTIFIERS[curve] + der_tlv(0x03, b"\x00" + raw[:-1])
+        ),
+        "unused bits": der_tlv(
+            0x30, EP11_ALGORITHM_IDENTIFIERS[curve] + der_tlv(0x03, b"\x01" + raw)
+        ),
+        "RFC 8410 with parameters": der_tlv(
+            0x30, der_tlv(0x30, rfc_algorithm[2:] + b"\x05\x00") + bit_string
+        ),
+        "octet string": der_tlv(0x30, EP11_ALGORITHM_IDENTIFIERS[curve] + der_tlv(0x04, raw)),
+        "trailing element": der_tlv(
+            0x30, EP11_ALGORITHM_IDENTIFIERS[curve] + bit_string + b"\x05\x00"
+        ),
+    }
+    for label, der in bad.items():
+        with pytest.raises(KeyFormatError):
+            PKey.from_spki(der)
+            pytest.fail(f"accepted an SPKI with a {label}")
+    good = der_tlv(0x30, EP11_ALGORITHM_IDENTIFIERS[curve] + bit_string)
+    with pytest.raises(KeyFormatError):
+        PKey.from_spki(good + b"\x00")
+
+
+@pytest.mark.parametrize("curve", ECX_CURVES)
+def test_ecx_pkcs8_round_trip(curve):
+    key = PKey.generate_ec(curve)
+    der = key.pkcs8()
+    theirs = serialization.load_der_private_key(der, None)
+    assert isinstance(theirs, ECX_PRIVATE_CLASSES[curve])
+    assert theirs.public_key().public_bytes(*RAW) == key.ec_point
+    parsed = PKey.from_pkcs8(der)
+    assert parsed.ec_point == key.ec_point
+    assert parsed.raw_private_key() == key.raw_private_key()
+    assert theirs.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    ) == key.raw_private_key()
+
+
+@pytest.mark.parametrize("curve", ECX_CURVES)
+def test_ecx_reads_cryptography_pkcs8(curve):
+    theirs = ECX_PRIVATE_CLASSES[curve].generate()
+    der = theirs.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    key = PKey.from_pkcs8(der)
+    assert key.curve == curve
+    assert key.ec_point == theirs.public_key().public_bytes(*RAW)
+
+
+def test_ecx_pkcs8_errors():
+    der = PKey.generate_ec("ED25519").pkcs8()
+    # The CurvePrivateKey OCTET STRING is the last 34 bytes: 04 20 and the 32-byte seed.
+    assert der[-34:-32] == b"\x04\x20"
+    wrong_tag = der[:-34] + b"\x03\x20" + der[-32:]
+    with pytest.raises(KeyFormatError):
+        PKey.from_pkcs8(wrong_tag)
+    short = der_tlv(0x30, der_content(der)[:-34] + der_tlv(0x04, der_tlv(0x04, bytes(31))))
+    with pytest.raises(KeyFormatError):
+        PKey.from_pkcs8(short)
+
+
+@pytest.mark.parametrize("curve", ["ED25519", "ED448"])
+def test_eddsa_cross_check(curve):
+    ours = PKey.generate_ec(curve)
+    theirs_public = serialization.load_der_public_key(
+        rfc8410_spki(curve, ours.ec_point)
+    )
+    message = b"cross-checked message" * 10
+    theirs_public.verify(ours.sign(message), message)
+    theirs = ECX_PRIVATE_CLASSES[curve].generate()
+    public = PKey.from_ec_point(curve, theirs.public_key().public_bytes(*RAW))
+    assert public.verify(message, theirs.sign(message))
+    assert not public.verify(message, bytes(len(theirs.sign(message))))
+    assert not public.verify(message, theirs.sign(message)[:-1])
+
+
+@pytest.mark.parametrize("curve", ["X25519", "X448"])
+def test_xdh_cross_check(curve):
+    ours = PKey.generate_ec(curve)
+    theirs = ECX_PRIVATE_CLASSES[curve].generate()
+    their_public = theirs.public_key().public_bytes(*RAW)
+    secret = ours.derive(PKey.from_ec_point(curve, their_public))
+    public_class = {"X25519": x25519.X25519PublicKey, "X448": x448.X448PublicKey}[curve]
+    assert secret == theirs.exchange(public_class.from_public_bytes(ours.ec_point))
+
+
+def test_xdh_rejects_small_order_peer():
+    # u = 0 has small order on Curve25519, so the shared secret is all zeros (RFC 7748 s. 6.1).
+    key = PKey.generate_ec("X25519")
+    with pytest.raises(CryptoError):
+        key.derive(PKey.from_ec_point("X25519", bytes(32)))
+
+
+def test_ecx_operation_errors():
+    ed = PKey.generate_ec("ED25519")
+    x = PKey.generate_ec("X25519")
+    with pytest.raises(ValueError):
+        x.sign(b"m")
+    with pytest.raises(ValueError):
+        x.verify(b"m", bytes(64))
+    with pytest.raises(ValueError):
+        ed.derive(PKey.from_spki(ed.spki()))
+    with pytest.raises(ValueError):
+        x.derive(PKey.from_ec_point("X448", PKey.generate_ec("X448").ec_point))
+    with pytest.raises(ValueError):
+        PKey.from_spki(ed.spki()).raw_private_key()
+    with pytest.raises(ValueError):
+        PKey.generate_ec("prime256v1").raw_private_key()
+    with pytest.raises(ValueError):
+        ed.encrypt(b"m")
+    with pytest.raises(ValueError):
+        PKey.from_raw_private_key("prime256v1", bytes(32))
+    with pytest.raises(KeyFormatError):
+        PKey.from_raw_private_key("ED25519", bytes(31))
+    with pytest.raises(KeyFormatError):
+        PKey.from_ec_point("X448", bytes(32))
+
+
+# ---------------------------------------------------------------------------------------------
+# DSA and DH keys
+
+# cryptography 46 and later deprecate finite-field DH, which the cross-checks here still use.
+FFDH_DEPRECATION = "ignore:Diffie-Hellman over finite fields"
+
+
+@pytest.fixture(scope="module")
+def dsa_parameters():
+    return _crypto.generate_dsa_parameters(2048, 256)
+
+
+def test_dsa_parameter_sizes(dsa_parameters):
+    p, q, g = dsa_parameters
+    assert int.from_bytes(p, "big").bit_length() == 2048
+    assert int.from_bytes(q, "big").bit_length() == 256
+    assert (int.from_bytes(p, "big") - 1) % int.from_bytes(q, "big") == 0
+    assert pow(int.from_bytes(g, "big"), int.from_bytes(q, "big"), int.from_bytes(p, "big")) == 1
+
+
+@pytest.mark.parametrize("bits, qbits", [(1023, 160), (2048, 512), (20000, 256)])
+def test_dsa_parameter_errors(bits, qbits):
+    with pytest.raises(ValueError):
+        _crypto.generate_dsa_parameters(bits, qbits)
+
+
+def test_dsa_properties(dsa_parameters):
+    key = PKey.generate_ffc("DSA", *dsa_parameters)
+    assert key.key_type == "DSA"
+    assert key.bits == 2048
+    assert key.ffc_params == dsa_parameters
+    assert key.curve is None
+    assert key.ec_point is None
+    p, q, g = (int.from_bytes(value, "big") for value in dsa_parameters)
+    assert pow(int.from_bytes(key.public_value, "big"), q, p) == 1
+    public = PKey.from_spki(key.spki())
+    assert public.public_value == key.public_value
+    assert PKey.from_pkcs8(key.pkcs8()).public_value == key.public_value
+    assert PKey.from_ffc_public("DSA", *dsa_parameters, key.public_value).spki() == key.spki()
+
+
+@pytest.mark.parametrize("md", ["sha1", "sha256", "sha512"])
+def test_dsa_cross_check(dsa_parameters, md):
+    ours = PKey.generate_ffc("DSA", *dsa_parameters)
+    theirs_public = serialization.load_der_public_key(ours.spki())
+    message = b"signed with DSA"
+    digest = hashlib.new(md, message).digest()
+    signature = ours.sign(digest)
+    assert len(signature) == 64
+    r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+    theirs_public.verify(
+        utils.encode_dss_signature(r, s), digest, utils.Prehashed(HASH_CLASSES[md]())
+    )
+    theirs = serialization.load_der_private_key(ours.pkcs8(), None)
+    r, s = utils.decode_dss_signature(theirs.sign(message, HASH_CLASSES[md]()))
+    assert ours.verify(digest, r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+    assert not ours.verify(digest, (r + 1).to_bytes(32, "big") + s.to_bytes(32, "big"))
+    assert not ours.verify(digest, bytes(64))
+    assert not ours.verify(digest, signature[:-1])
+
+
+def test_dsa_reads_cryptography_keys():
+    theirs = dsa.generate_private_key(2048)
+    der = theirs.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    key = PKey.from_pkcs8(der)
+    numbers = theirs.private_numbers().public_numbers
+    assert int.from_bytes(key.public_value, "big") == numbers.y
+    public = PKey.from_spki(
+        theirs.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    assert public.ffc_params == key.ffc_params
+
+
+@pytest.mark.parametrize("group", ["ffdhe2048", "modp_2048", "ffdhe3072"])
+def test_dh_named_groups(group):
+    p, q, g = (int.from_bytes(value, "big") for value in _crypto.dh_named_group(group))
+    # RFC 3526 and RFC 7919 primes are safe primes whose top and bottom 64 bits are all ones.
+    assert q == (p - 1) // 2
+    assert g == 2
+    assert p >> (p.bit_length() - 64) == (1 << 64) - 1
+    assert p & ((1 << 64) - 1) == (1 << 64) - 1
+    for witness in (2, 3, 5, 7):
+        assert pow(witness, p - 1, p) == 1
+        assert pow(witness, q - 1, q) == 1
+
+
+def test_dh_unknown_group():
+    with pytest.raises(ValueError):
+        _crypto.dh_named_group("ffdhe1024")
+
+
+@pytest.mark.parametrize("with_q", [True, False], ids=["with-q", "without-q"])
+@pytest.mark.filterwarnings(FFDH_DEPRECATION)
+def test_dh_matches_cryptography(with_q):
+    p, q, g = _crypto.dh_named_group("ffdhe2048")
+    ours = PKey.generate_ffc("DH", p, q if with_q else None, g)
+    assert ours.key_type == "DH"
+    assert ours.bits == 2048
+    # OpenSSL fills in the q of its named groups when the caller leaves it out.
+    assert ours.ffc_params == (p, q, g)
+    numbers = dh.DHParameterNumbers(int.from_bytes(p, "big"), int.from_bytes(g, "big"))
+    theirs = numbers.parameters().generate_private_key()
+    their_y = theirs.public_key().public_numbers().y
+    their_public = PKey.from_ffc_public("DH", p, None, g, their_y.to_bytes(256, "big"))
+    secret = ours.derive(their_public)
+    assert len(secret) == 256
+    our_public = serialization.load_der_public_key(ours.spki())
+    assert secret == theirs.exchange(our_public)
+
+
+def test_dh_spki_is_pkcs3():
+    p, _, g = _crypto.dh_named_group("ffdhe2048")
+    key = PKey.generate_ffc("DH", p, None, g)
+    algorithm = der_tlv(
+        0x30,
+        der_tlv(0x06, bytes.fromhex("2a864886f70d010301"))
+        + der_tlv(0x30, der_tlv(0x02, b"\x00" + p) + der_tlv(0x02, g)),
+    )
+    y = key.public_value
+    integer = der_tlv(0x02, (b"\x00" + y) if y[0] & 0x80 else y)
+    assert key.spki() == der_tlv(0x30, algorithm + der_tlv(0x03, b"\x00" + integer))
+    assert PKey.from_spki(key.spki()).public_value == y
+
+
+def test_dh_rejects_invalid_peer_values():
+    p, q, g = _crypto.dh_named_group("ffdhe2048")
+    key = PKey.generate_ffc("DH", p, q, g)
+    p_value = int.from_bytes(p, "big")
+    for y in (1, p_value - 1, p_value, p_value + 1):
+        peer = PKey.from_ffc_public("DH", p, q, g, y.to_bytes(257, "big"))
+        with pytest.raises(CryptoError):
+            key.derive(peer)
+    with pytest.raises(ValueError):
+        PKey.from_ffc_public("DH", p, q, g, b"\x00")
+
+
+def test_dh_rejects_other_group():
+    p, q, g = _crypto.dh_named_group("ffdhe2048")
+    other_p, other_q, other_g = _crypto.dh_named_group("modp_2048")
+    key = PKey.generate_ffc("DH", p, q, g)
+    other = PKey.generate_ffc("DH", other_p, other_q, other_g)
+    with pytest.raises(CryptoError):
+        key.derive(PKey.from_spki(other.spki()))
+
+
+def test_ffc_argument_errors(dsa_parameters):
+    p, q, g = dsa_parameters
+    with pytest.raises(ValueError):
+        PKey.generate_ffc("DSA", p, None, g)
+    with pytest.raises(ValueError):
+        PKey.generate_ffc("RSA", p, q, g)
+    with pytest.raises(TypeError):
+        PKey.generate_ffc("DSA", p, "q", g)
+    with pytest.raises(KeyFormatError):
+        # g = 1 generates nothing, which the parameter check rejects.
+        PKey.generate_ffc("DSA", p, q, b"\x01")
+    key = PKey.generate_ffc("DSA", p, q, g)
+    with pytest.raises(ValueError):
+        key.derive(PKey.from_spki(key.spki()))
+    dh_key = PKey.generate_ffc("DH", *_crypto.dh_named_group("ffdhe2048"))
+    with pytest.raises(ValueError):
+        dh_key.sign(b"m")

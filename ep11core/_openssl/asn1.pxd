@@ -3,7 +3,11 @@
 cdef extern from "openssl/asn1.h" nogil:
     enum:
         V_ASN1_UNIVERSAL
+        V_ASN1_UNDEF
         V_ASN1_CONSTRUCTED
+        V_ASN1_INTEGER
+        V_ASN1_BIT_STRING
+        V_ASN1_OCTET_STRING
         V_ASN1_OBJECT
         V_ASN1_SEQUENCE
 

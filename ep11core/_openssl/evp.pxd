@@ -6,6 +6,7 @@ from ep11core._openssl.types cimport (
     EVP_CIPHER,
     EVP_CIPHER_CTX,
     EVP_MD,
+    EVP_MD_CTX,
     EVP_PKEY,
     EVP_PKEY_CTX,
     OSSL_LIB_CTX,
@@ -17,6 +18,7 @@ cdef extern from "openssl/evp.h" nogil:
         EVP_PKEY_RSA
         EVP_PKEY_EC
         EVP_PKEY_PUBLIC_KEY
+        EVP_PKEY_KEY_PARAMETERS
 
     const EVP_MD *EVP_sha1()
     const EVP_MD *EVP_sha224()
@@ -57,6 +59,18 @@ cdef extern from "openssl/evp.h" nogil:
     )
     int EVP_PKEY_set_utf8_string_param(EVP_PKEY *pkey, const char *key_name, const char *str)
 
+    # Keys of the types without parameters (ED25519, ED448, X25519, X448) in their raw form.
+    EVP_PKEY *EVP_PKEY_new_raw_public_key_ex(
+        OSSL_LIB_CTX *libctx, const char *keytype, const char *propq,
+        const unsigned char *pub, size_t len,
+    )
+    EVP_PKEY *EVP_PKEY_new_raw_private_key_ex(
+        OSSL_LIB_CTX *libctx, const char *keytype, const char *propq,
+        const unsigned char *priv, size_t len,
+    )
+    int EVP_PKEY_get_raw_public_key(const EVP_PKEY *pkey, unsigned char *pub, size_t *len)
+    int EVP_PKEY_get_raw_private_key(const EVP_PKEY *pkey, unsigned char *priv, size_t *len)
+
     EVP_PKEY_CTX *EVP_PKEY_CTX_new_from_name(
         OSSL_LIB_CTX *libctx, const char *name, const char *propquery
     )
@@ -67,6 +81,10 @@ cdef extern from "openssl/evp.h" nogil:
     int EVP_PKEY_CTX_set_signature_md(EVP_PKEY_CTX *ctx, const EVP_MD *md)
 
     int EVP_PKEY_keygen_init(EVP_PKEY_CTX *ctx)
+    int EVP_PKEY_paramgen_init(EVP_PKEY_CTX *ctx)
+    int EVP_PKEY_paramgen(EVP_PKEY_CTX *ctx, EVP_PKEY **ppkey)
+    int EVP_PKEY_CTX_set_group_name(EVP_PKEY_CTX *ctx, const char *name)
+    int EVP_PKEY_param_check_quick(EVP_PKEY_CTX *ctx)
     int EVP_PKEY_generate(EVP_PKEY_CTX *ctx, EVP_PKEY **ppkey)
     int EVP_PKEY_pairwise_check(EVP_PKEY_CTX *ctx)
     int EVP_PKEY_fromdata_init(EVP_PKEY_CTX *ctx)
@@ -104,6 +122,26 @@ cdef extern from "openssl/evp.h" nogil:
         const unsigned char *in_,
         size_t inlen,
     )
+    # One-shot signatures through a digest context; EdDSA signs the message itself this way.
+    EVP_MD_CTX *EVP_MD_CTX_new()
+    void EVP_MD_CTX_free(EVP_MD_CTX *ctx)
+    int EVP_DigestSignInit_ex(
+        EVP_MD_CTX *ctx, EVP_PKEY_CTX **pctx, const char *mdname, OSSL_LIB_CTX *libctx,
+        const char *props, EVP_PKEY *pkey, const OSSL_PARAM *params,
+    )
+    int EVP_DigestSign(
+        EVP_MD_CTX *ctx, unsigned char *sigret, size_t *siglen,
+        const unsigned char *tbs, size_t tbslen,
+    )
+    int EVP_DigestVerifyInit_ex(
+        EVP_MD_CTX *ctx, EVP_PKEY_CTX **pctx, const char *mdname, OSSL_LIB_CTX *libctx,
+        const char *props, EVP_PKEY *pkey, const OSSL_PARAM *params,
+    )
+    int EVP_DigestVerify(
+        EVP_MD_CTX *ctx, const unsigned char *sigret, size_t siglen,
+        const unsigned char *tbs, size_t tbslen,
+    )
+
     int EVP_PKEY_derive_init(EVP_PKEY_CTX *ctx)
     int EVP_PKEY_derive_set_peer_ex(EVP_PKEY_CTX *ctx, EVP_PKEY *peer, int validate_peer)
     int EVP_PKEY_derive(EVP_PKEY_CTX *ctx, unsigned char *key, size_t *keylen)

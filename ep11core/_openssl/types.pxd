@@ -15,6 +15,8 @@ cdef extern from "openssl/types.h" nogil:
         pass
     ctypedef struct EVP_MD:
         pass
+    ctypedef struct EVP_MD_CTX:
+        pass
     ctypedef struct EVP_PKEY:
         pass
     ctypedef struct EVP_PKEY_CTX:
@@ -28,4 +30,6 @@ cdef extern from "openssl/types.h" nogil:
     ctypedef struct OSSL_LIB_CTX:
         pass
     ctypedef struct OSSL_PARAM:
+        pass
+    ctypedef struct OSSL_PARAM_BLD:
         pass

@@ -11,6 +11,8 @@ from ep11core._openssl.types cimport (
 
 cdef extern from "openssl/x509.h" nogil:
     int i2d_PUBKEY(const EVP_PKEY *a, unsigned char **pp)
+    # Decodes through the OSSL_DECODER framework in OpenSSL 3.0.
+    EVP_PKEY *d2i_PUBKEY(EVP_PKEY **a, const unsigned char **pp, long length)
 
     X509_ALGOR *d2i_X509_ALGOR(X509_ALGOR **a, const unsigned char **pp, long length)
     void X509_ALGOR_free(X509_ALGOR *a)
