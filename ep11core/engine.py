@@ -870,6 +870,8 @@ class Engine:
         if type_ == CKA.PUBLIC_KEY_INFO and key.object_class != CKO.SECRET_KEY:
             return key.pkey.spki()
         if type_ == CKA.IBM_MACED_PUBLIC_KEY_INFO and key.object_class == CKO.PRIVATE_KEY:
+            # NOTE: the public key gets the default usage flags, so with control points 39 to 41
+            # off, an RSA key's MACed SPKI fails the mixed-usage rule.
             public_attributes = key_defaults(CKO.PUBLIC_KEY, key.key_type)
             return self._seal_public(key.pkey.spki(), public_attributes)
         if type_ == CKA.MODULUS and key.key_type == CKK.RSA:
