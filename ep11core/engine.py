@@ -53,9 +53,16 @@ from .types import KeyPair, KeyResult, Mechanism, MechanismInfo, UpdateResult
 MAX_RANDOM_BYTES = 1_000_000
 KEY_CACHE_ENTRIES = 4096
 
+# EP11 gives every elliptic-curve key, Edwards and Montgomery curves included, type CKK_EC.
 PKEY_KEY_TYPES = {
     "RSA": CKK.RSA,
     "EC": CKK.EC,
+    "ED25519": CKK.EC,
+    "ED448": CKK.EC,
+    "X25519": CKK.EC,
+    "X448": CKK.EC,
+    "DSA": CKK.DSA,
+    "DH": CKK.DH,
     "ML-DSA": CKK.IBM_ML_DSA,
     "ML-KEM": CKK.IBM_ML_KEM,
 }

@@ -1,5 +1,6 @@
 """Key objects as the engine sees them once a blob is open, and the curve table."""
 
+import enum
 import hashlib
 from dataclasses import dataclass, field
 from typing import Dict, Optional
@@ -27,20 +28,57 @@ def encode_oid(dotted: str) -> bytes:
     return bytes((0x06, len(body))) + bytes(body)
 
 
+class CurveFamily(enum.Enum):
+    """The curve forms, which decide the mechanisms a key on the curve serves."""
+
+    WEIERSTRASS = "short Weierstrass"  # ECDSA, ECDH
+    EDWARDS = "twisted Edwards"  # EdDSA
+    MONTGOMERY = "Montgomery"  # X25519, X448 key agreement
+
+
 @dataclass(frozen=True)
 class Curve:
-    """A named curve: the EP11 ASCII name, the OpenSSL short name, its OID and order bits."""
+    """A named curve: its name, the OpenSSL short name, its OID, size in bits and family.
+
+    ``bits`` is the bit length of the group order (Weierstrass curves) or of the raw key
+    (Edwards and Montgomery curves). ``name`` is also accepted as the EP11 ASCII form of
+    CKA_EC_PARAMS when ``ascii_params`` is set.
+    """
 
     name: str
     openssl_name: str
     oid: str
     bits: int
+    family: CurveFamily = CurveFamily.WEIERSTRASS
+    ascii_params: bool = True
 
     @property
     def der_oid(self) -> bytes:
         return encode_oid(self.oid)
 
 
+_BRAINPOOL_OID = "1.3.36.3.3.2.8.1.1"
+# NOTE: EP11 documents ASCII CKA_EC_PARAMS names for the brainpool r1 curves ("BP-256R") but
+# none for the twisted t1 curves, so those are accepted by OID only.
+# RFC 5639: the r1 curve of each size has OID arc 2n - 1 under _BRAINPOOL_OID, its twist t1 2n.
+_BRAINPOOL = tuple(
+    Curve(
+        f"BP-{bits}{form.upper()}",
+        f"brainpoolP{bits}{form}1",
+        f"{_BRAINPOOL_OID}.{2 * index + offset}",
+        bits,
+        ascii_params=form == "r",
+    )
+    for index, bits in enumerate((160, 192, 224, 256, 320, 384, 512), start=1)
+    for form, offset in (("r", -1), ("t", 0))
+)
+# The Edwards and Montgomery curves of RFC 8410, with OpenSSL's key type names.
+_RFC8410 = (
+    Curve("Ed25519", "ED25519", "1.3.101.112", 256, CurveFamily.EDWARDS, False),
+    Curve("Ed448", "ED448", "1.3.101.113", 456, CurveFamily.EDWARDS, False),
+    Curve("X25519", "X25519", "1.3.101.110", 256, CurveFamily.MONTGOMERY, False),
+    Curve("X448", "X448", "1.3.101.111", 448, CurveFamily.MONTGOMERY, False),
+)
 CURVES = (
     Curve("P-192", "prime192v1", "1.2.840.10045.3.1.1", 192),
     Curve("P-224", "secp224r1", "1.3.132.0.33", 224),
@@ -48,11 +86,14 @@ CURVES = (
     Curve("P-384", "secp384r1", "1.3.132.0.34", 384),
     Curve("P-521", "secp521r1", "1.3.132.0.35", 521),
     Curve("secp256k1", "secp256k1", "1.3.132.0.10", 256),
+    *_BRAINPOOL,
+    *_RFC8410,
 )
 CURVE_BY_PARAMS: Dict[bytes, Curve] = {}
 for _curve in CURVES:
     CURVE_BY_PARAMS[_curve.der_oid] = _curve
-    CURVE_BY_PARAMS[_curve.name.encode()] = _curve
+    if _curve.ascii_params:
+        CURVE_BY_PARAMS[_curve.name.encode()] = _curve
 CURVE_BY_OPENSSL_NAME = {curve.openssl_name: curve for curve in CURVES}
 
 

@@ -24,7 +24,7 @@ HEADER_OFFSETS = (0, 31, 48, 55, 56, 64, 65, 66, 79, 80)
 OAEP_SHA1 = Mechanism(
     CKM.RSA_PKCS_OAEP, OAEPParams(CKM.SHA_1, CKG.MGF1_SHA1, CKZ.NO_DATA_SPECIFIED)
 )
-UNKNOWN_CURVE_PARAMS = bytes.fromhex("06092b2403030208010107")  # brainpoolP256r1
+UNKNOWN_CURVE_PARAMS = bytes.fromhex("06052b8104000f")  # sect163r2 (1.3.132.0.15), a binary curve
 
 
 def flipped(blob: bytes, offset: int) -> bytes:

@@ -9,13 +9,17 @@ Files for mechanisms that the engine does not offer yet are skipped with the mis
 named, and fail once GetMechanismList reports the mechanism, so that a runner gets written.
 """
 
+import hashlib
+import hmac
 import json
 from functools import lru_cache
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, x448, x25519
 
-from ep11core.constants import CKG, CKK, CKM, CKR, CKZ
+from ep11core.constants import CKA, CKG, CKK, CKM, CKO, CKR, CKZ
 from ep11core.errors import PKCS11Error
 from ep11core.keys import CURVES
 from ep11core.types import Mechanism, OAEPParams, PSSParams
@@ -457,6 +461,88 @@ def test_mldsa_verify(ep11, keys, case, form):
     expect_verify(case, verify, error)
 
 
+# --- EdDSA: CKM_IBM_ED25519_SHA512 and CKM_IBM_ED448_SHA3
+
+EDDSA_FILES = {
+    "ed25519_test.json": (CKM.IBM_ED25519_SHA512, 64),
+    "ed448_test.json": (CKM.IBM_ED448_SHA3, 114),
+}
+EDDSA_CASES = case_params("ed25519_test.json", "ed25519") + case_params(
+    "ed448_test.json", "ed448"
+)
+
+
+@pytest.mark.parametrize("form", KEY_FORMS)
+@pytest.mark.parametrize("case", EDDSA_CASES)
+def test_eddsa_verify(ep11, keys, case, form):
+    mechanism, size = EDDSA_FILES[case.file_name]
+    # The files give RFC 8410 SPKIs; CKM_IBM_TRANSPORTKEY and VerifySingle read them as well.
+    key = keys.public_form(bytes.fromhex(case.group["publicKeyDer"]), form)
+    signature = case.bytes_of("sig")
+    error = CKR.SIGNATURE_LEN_RANGE if len(signature) != size else CKR.SIGNATURE_INVALID
+
+    def verify():
+        ep11.verify_single(Mechanism(mechanism), key, case.bytes_of("msg"), signature)
+
+    expect_verify(case, verify, error)
+
+
+# --- key agreement: X25519, X448 and ECDH on P-256
+#
+# The derived key is a generic secret with all of the shared secret (CKD_NULL), and the HSM
+# proves its value with an HMAC that is compared with one over the expected secret. An invalid
+# peer value, and a low-order X25519 or X448 peer whose shared secret is zero, raise
+# CKR_MECHANISM_PARAM_INVALID.
+
+HMAC_DATA = b"Wycheproof shared secret"
+AGREEMENT_TEMPLATE = {CKA.CLASS: CKO.SECRET_KEY, CKA.KEY_TYPE: CKK.GENERIC_SECRET}
+XDH_FILES = {
+    "x25519_test.json": (x25519.X25519PrivateKey, CKM.IBM_EC_X25519),
+    "x448_test.json": (x448.X448PrivateKey, CKM.IBM_EC_X448),
+}
+XDH_CASES = case_params("x25519_test.json", "x25519") + case_params("x448_test.json", "x448")
+ECDH_CASES = case_params("ecdh_secp256r1_ecpoint_test.json", "secp256r1-ecpoint")
+PKCS8_DER = (
+    serialization.Encoding.DER,
+    serialization.PrivateFormat.PKCS8,
+    serialization.NoEncryption(),
+)
+
+
+def _expect_agreement(ep11, case, mechanism, private_blob):
+    def derive():
+        key = ep11.derive_key(mechanism, private_blob, b"", AGREEMENT_TEMPLATE)
+        return ep11.sign_single(Mechanism(CKM.SHA256_HMAC), key.blob, HMAC_DATA)
+
+    expected = hmac.new(case.bytes_of("shared"), HMAC_DATA, hashlib.sha256).digest()
+    if case.result == "valid":
+        assert derive() == expected, f"{case}: wrong shared secret"
+    elif case.result == "invalid":
+        expect_error(case, derive, CKR.MECHANISM_PARAM_INVALID)
+    else:
+        try:
+            assert derive() == expected, f"{case}: wrong shared secret"
+        except PKCS11Error as error:
+            assert error.code == CKR.MECHANISM_PARAM_INVALID, f"{case}: got {error}"
+
+
+@pytest.mark.parametrize("case", XDH_CASES)
+def test_xdh_derive(ep11, keys, case):
+    private_class, mechanism = XDH_FILES[case.file_name]
+    pkcs8 = private_class.from_private_bytes(case.bytes_of("private")).private_bytes(*PKCS8_DER)
+    private_blob = keys.private(pkcs8, CKK.EC)
+    _expect_agreement(ep11, case, Mechanism(mechanism, case.bytes_of("public")), private_blob)
+
+
+@pytest.mark.parametrize("case", ECDH_CASES)
+def test_ecdh_ecpoint_derive(ep11, keys, case):
+    scalar = int(case.test["private"], 16)
+    pkcs8 = ec.derive_private_key(scalar, ec.SECP256R1()).private_bytes(*PKCS8_DER)
+    private_blob = keys.private(pkcs8, CKK.EC)
+    mechanism = Mechanism(CKM.ECDH1_DERIVE, case.bytes_of("public"))
+    _expect_agreement(ep11, case, mechanism, private_blob)
+
+
 # --- files without a runner
 
 # Each file names the mechanism its runner would need. The constant may not exist yet either.
@@ -465,11 +551,6 @@ UNSUPPORTED_FILES = {
     "aes_cmac_test.json": "AES_CMAC",
     "aes_wrap_test.json": "AES_KEY_WRAP",
     "aes_kwp_test.json": "AES_KEY_WRAP_KWP",
-    "ed25519_test.json": "IBM_ED25519_SHA512",
-    "ed448_test.json": "IBM_ED448_SHA3",
-    "x25519_test.json": "IBM_EC_X25519",
-    "x448_test.json": "IBM_EC_X448",
-    "ecdh_secp256r1_ecpoint_test.json": "ECDH1_DERIVE",
     "dsa_2048_256_sha256_p1363_test.json": "DSA_SHA256",
 }
 # Files whose cases the public API cannot express at all, with the reason.
@@ -484,6 +565,9 @@ RUNNER_FILES = (
     | set(HMAC_FILES)
     | {file_name for file_name, _ in OAEP_FILES}
     | {"rsa_pss_2048_sha256_mgf1_32_test.json", "rsa_signature_2048_sha256_test.json"}
+    | set(EDDSA_FILES)
+    | set(XDH_FILES)
+    | {"ecdh_secp256r1_ecpoint_test.json"}
 )
 
 
