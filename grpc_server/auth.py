@@ -22,7 +22,7 @@ change never fails a call already running.
 """
 
 import logging
-from typing import Callable, FrozenSet, Optional
+from typing import Callable, Dict, FrozenSet, Optional, Tuple
 
 import grpc
 
@@ -138,17 +138,24 @@ class AuthInterceptor(grpc.ServerInterceptor):
         self._registry = registry
         self._token_service = token_service
         self._tls = tls
+        # The guarded handler of each method, with the handler it wraps. grpcio runs this
+        # interceptor on the one thread that dispatches every call, so the handler is built
+        # once per method instead of once per call.
+        self._guarded: Dict[str, Tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)
         if handler is None:
             return None
-        rpc = handler_call_details.method.rsplit("/", 1)[-1]
-        metadata = handler_call_details.invocation_metadata
+        method = handler_call_details.method
+        cached = self._guarded.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        rpc = method.rsplit("/", 1)[-1]
 
         def check(context: grpc.ServicerContext) -> None:
             try:
-                self.authenticate(rpc, metadata, context.peer())
+                self.authenticate(rpc, context.invocation_metadata(), context.peer())
             except CallRejected as rejection:
                 context.abort_with_status(
                     grep11_status(
@@ -156,7 +163,9 @@ class AuthInterceptor(grpc.ServerInterceptor):
                     )
                 )
 
-        return _guarded_handler(handler, check)
+        guarded = _guarded_handler(handler, check)
+        self._guarded[method] = (handler, guarded)
+        return guarded
 
     def authenticate(self, rpc: str, metadata, peer_name: str) -> None:
         """Raise ``CallRejected`` unless a call of ``rpc`` from ``peer_name`` may run."""
