@@ -102,6 +102,9 @@ ATTRIBUTES: Dict[int, AttributeSpec] = {
         _bytes(CKA.END_DATE),
         _bytes(CKA.EC_PARAMS),
         _bytes(CKA.PUBLIC_EXPONENT),
+        _bytes(CKA.PRIME),
+        _bytes(CKA.SUBPRIME),
+        _bytes(CKA.BASE),
         _bytes(CKA.IBM_STRUCT_PARAMS),
         _bytes(CKA.IBM_PQC_PARAMS),
         # In a template, the PIN blob of the login session that binds the new key.

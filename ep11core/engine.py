@@ -46,6 +46,7 @@ from .mechanisms import (
     decode_parameter,
     encode_parameter,
 )
+from .mechanisms.base import DomainParameterGenerator
 from .policy import DEFAULT_POLICY, Policy, Rule, key_defaults, violation
 from .mechanisms.symmetric import AES_KEY_LENGTHS, GENERIC_SECRET_MAX_BYTES
 from .types import KeyPair, KeyResult, Mechanism, MechanismInfo, UpdateResult
@@ -603,6 +604,8 @@ class Engine:
         spec.parameter(mechanism.parameter)
         attributes = normalize_template(template)
         key_type = spec.generator.key_type
+        if isinstance(spec.generator, DomainParameterGenerator):
+            return _domain_parameters(spec.generator, attributes)
         _check_class_and_type(attributes, CKO.SECRET_KEY, key_type, "key template")
         value = spec.generator.generate(attributes)
         attributes = _new_key_attributes(
@@ -1020,6 +1023,20 @@ def _new_key_attributes(object_class, key_type, template, mechanism, local) -> d
     if mechanism is not None:
         attributes[CKA.KEY_GEN_MECHANISM] = int(mechanism)
     return attributes
+
+
+def _domain_parameters(generator: DomainParameterGenerator, template: dict) -> KeyResult:
+    """Generate DSA or DH domain parameters, returned in clear with no checksum as EP11 does."""
+    key_type = generator.key_type
+    _check_class_and_type(template, CKO.DOMAIN_PARAMETERS, key_type, "parameter template")
+    value = generator.generate(template)
+    attributes = {
+        CKA.CLASS: CKO.DOMAIN_PARAMETERS,
+        CKA.KEY_TYPE: key_type,
+        CKA.PRIME_BITS: template[CKA.PRIME_BITS],
+        CKA.LOCAL: True,
+    }
+    return KeyResult(value, b"", attributes)
 
 
 def _describe(attributes: dict) -> dict:

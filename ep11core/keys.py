@@ -7,6 +7,7 @@ from typing import Dict, Optional
 
 from . import _crypto
 from .constants import CKA, CKK, CKO, CKR
+from .der import encode_integer_sequence
 from .errors import PKCS11Error
 from .pqckeys import PQCKey, PQCKeyError
 
@@ -188,8 +189,18 @@ def secret_checksum(key_type: int, value: bytes) -> bytes:
     return check_value(key_type, value) + (len(value) * 8).to_bytes(4, "big")
 
 
+def struct_params(pkey) -> bytes:
+    """Return the CKA_IBM_STRUCT_PARAMS of a DSA key (Dss-Parms) or DH key (PKCS #3 DHParameter)."""
+    p, q, g = (int.from_bytes(value, "big") if value else None for value in pkey.ffc_params)
+    if pkey.key_type == "DSA":
+        return encode_integer_sequence([p, q, g])
+    return encode_integer_sequence([p, g])
+
+
 def public_properties(pkey) -> Dict[int, object]:
-    """Return the public attributes a libcrypto key implies (modulus bits, exponent, curve)."""
+    """Return the public attributes a key implies (modulus bits, exponent, curve, parameters)."""
+    if pkey.key_type in ("DSA", "DH"):
+        return {CKA.IBM_STRUCT_PARAMS: struct_params(pkey)}
     if pkey.key_type == "RSA":
         exponent = pkey.public_exponent
         return {

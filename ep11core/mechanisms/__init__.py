@@ -10,7 +10,7 @@ from typing import Dict
 
 from ..constants import CKM, CKR
 from ..errors import PKCS11Error
-from . import digest, ec, rsa, symmetric, vendor
+from . import digest, dsa_dh, ec, rsa, symmetric, vendor
 from .base import (
     CipherScheme,
     DerivedKey,
@@ -28,6 +28,7 @@ from .parameters import decode_parameter, encode_parameter
 MECHANISM_ROWS = [
     *rsa.ROWS,
     *ec.ROWS,
+    *dsa_dh.ROWS,
     *symmetric.ROWS,
     *digest.ROWS,
     *vendor.ROWS,

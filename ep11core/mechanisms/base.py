@@ -120,6 +120,15 @@ class SecretKeyGenerator:
         raise NotImplementedError
 
 
+class DomainParameterGenerator:
+    """Generates DSA or DH domain parameters, which GenerateKey returns in clear, not sealed."""
+
+    key_type: int
+
+    def generate(self, attributes: dict) -> bytes:
+        raise NotImplementedError
+
+
 class KeyPairGenerator:
     """Generates a key pair; the result has ``pkcs8()`` and ``spki()`` like ``_crypto.PKey``."""
 
