@@ -147,11 +147,13 @@ class PKey:
         """Raise ``TypeError``: keys come from the static methods."""
 
     @staticmethod
-    def generate_rsa(bits: int, public_exponent: int = 65537) -> PKey:
+    def generate_rsa(bits: int, public_exponent: int = 65537, *, x931: bool = False) -> PKey:
         """Generate an RSA key with a ``bits``-bit modulus.
 
         ``bits`` must be 512 to 16384 and ``public_exponent`` odd and at least 3 (17 and 65537
-        both work), else ``ValueError``.
+        both work), else ``ValueError``. With ``x931`` the primes are generated as ANSI X9.31
+        specifies (OpenSSL's RSA_X931_generate_key_ex), and ``bits`` must be a multiple of 256
+        from 1024.
         """
 
     @staticmethod
@@ -299,7 +301,7 @@ class PKey:
     def sign(
         self,
         tbs: bytes,
-        padding: Literal["pkcs1", "pss", "none"] = "pkcs1",
+        padding: Literal["pkcs1", "pss", "x931", "none"] = "pkcs1",
         md: _HashName | None = None,
         mgf1_md: _HashName | None = None,
         salt_len: int = 0,
@@ -311,7 +313,10 @@ class PKey:
         type 1 padding (CKM_RSA_PKCS), at most modulus bytes - 11. RSA, ``"pss"``: ``md`` is
         required, ``mgf1_md`` defaults to ``md`` and ``salt_len`` is the salt length in bytes
         (0 allowed). RSA, ``"none"``: raw RSA of ``tbs`` left-padded with zeros to the modulus
-        size (CKM_RSA_X_509). The signature has the modulus size.
+        size (CKM_RSA_X_509). RSA, ``"x931"``: ANSI X9.31 signatures of ``tbs``, a digest
+        of ``md``. OpenSSL appends the hash identifier and 0xCC, so ``md`` is required and one
+        of the hashes with an X9.31 identifier: sha1, sha256, sha384 or sha512. The signature has the
+        modulus size.
 
         EC and DSA: ``padding``, ``md``, ``mgf1_md`` and ``salt_len`` are ignored. ``tbs`` is a
         hash of any length, truncated to the bit length of the group order (of q for DSA) as
@@ -331,7 +336,7 @@ class PKey:
         self,
         tbs: bytes,
         signature: bytes,
-        padding: Literal["pkcs1", "pss", "none"] = "pkcs1",
+        padding: Literal["pkcs1", "pss", "x931", "none"] = "pkcs1",
         md: _HashName | None = None,
         mgf1_md: _HashName | None = None,
         salt_len: int = 0,

@@ -176,7 +176,10 @@ from ep11core._openssl.rsa cimport (
     RSA_PKCS1_PADDING,
     RSA_PKCS1_PADDING_SIZE,
     RSA_PKCS1_PSS_PADDING,
+    RSA_X931_PADDING,
+    RSA_X931_generate_key_ex,
     RSA_free,
+    RSA_new,
     d2i_RSAPrivateKey,
 )
 from ep11core._openssl.sha cimport (
@@ -912,9 +915,14 @@ cdef int _signature_options(
         options.padding = RSA_NO_PADDING
         if md is not None or mgf1_md is not None:
             raise ValueError("raw RSA signatures take no md or mgf1_md")
+    elif padding == "x931":
+        options.padding = RSA_X931_PADDING
+        # OpenSSL 3.0 pads for X9.31 only with a digest that has an X9.31 hash identifier.
+        if md not in ("sha1", "sha256", "sha384", "sha512") or mgf1_md is not None:
+            raise ValueError("ANSI X9.31 signatures need md sha1, sha256, sha384 or sha512")
     else:
         raise ValueError(
-            f"unsupported RSA signature padding {padding!r}: expected pkcs1, pss or none"
+            f"unsupported RSA signature padding {padding!r}: expected pkcs1, pss, x931 or none"
         )
     return 0
 
@@ -946,10 +954,13 @@ cdef int _encryption_options(padding, md, mgf1_md, label, _RsaOptions *options) 
 
 
 cdef int _apply_signature_options(EVP_PKEY_CTX *ctx, const _RsaOptions *options) noexcept nogil:
-    """Set the padding, digest, MGF1 digest and salt length. Return 1, or 0 on failure."""
-    if EVP_PKEY_CTX_set_rsa_padding(ctx, options.padding) <= 0:
-        return 0
+    """Set the padding, digest, MGF1 digest and salt length. Return 1, or 0 on failure.
+
+    The digest goes first, because OpenSSL checks X9.31 padding against the digest set.
+    """
     if options.md != NULL and EVP_PKEY_CTX_set_signature_md(ctx, options.md) <= 0:
+        return 0
+    if EVP_PKEY_CTX_set_rsa_padding(ctx, options.padding) <= 0:
         return 0
     if options.padding == RSA_PKCS1_PSS_PADDING:
         if EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, options.mgf1_md) <= 0:
@@ -1149,9 +1160,13 @@ cdef class PKey:
     # -- construction ------------------------------------------------------------------------
 
     @staticmethod
-    def generate_rsa(int bits, public_exponent=65537):
+    def generate_rsa(int bits, public_exponent=65537, *, bint x931=False):
         if bits < 512 or bits > 16384:
             raise ValueError(f"RSA modulus size must be 512 to 16384 bits, got {bits}")
+        if x931 and (bits < 1024 or bits % 256):
+            raise ValueError(
+                f"ANSI X9.31 moduli are multiples of 256 bits from 1024, got {bits}"
+            )
         if not isinstance(public_exponent, int):
             raise TypeError(f"public_exponent must be int, got {type(public_exponent).__name__}")
         if public_exponent < 3 or public_exponent % 2 == 0:
@@ -1166,6 +1181,8 @@ cdef class PKey:
         cdef BIGNUM *e = NULL
         cdef EVP_PKEY_CTX *ctx = NULL
         cdef EVP_PKEY *pkey = NULL
+        if x931:
+            return _generate_x931_rsa(bits, exponent_bytes, exponent_length)
         try:
             with nogil:
                 e = BN_bin2bn(exponent_bytes, exponent_length, NULL)
@@ -1914,6 +1931,23 @@ cdef PKey _wrap_key(EVP_PKEY *pkey, bint private, bint normalise_ec=False):
     key._private = private
     key._finish_init(normalise_ec)
     return key
+
+
+cdef PKey _generate_x931_rsa(int bits, const unsigned char *exponent, int exponent_length):
+    """Generate an RSA key with the ANSI X9.31 prime generation of the legacy RSA API."""
+    cdef BIGNUM *e = NULL
+    cdef RSA *rsa = NULL
+    cdef int ok = 0
+    with nogil:
+        e = BN_bin2bn(exponent, exponent_length, NULL)
+        rsa = RSA_new()
+        if e != NULL and rsa != NULL:
+            ok = RSA_X931_generate_key_ex(rsa, bits, e, NULL)
+        BN_free(e)
+    if ok <= 0:
+        RSA_free(rsa)
+        _check(0, "RSA_X931_generate_key_ex")
+    return _wrap_key(_wrap_legacy_key(EVP_PKEY_RSA, rsa), True)
 
 
 cdef PKey _generate_ecx(int key_type):

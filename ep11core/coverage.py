@@ -70,9 +70,6 @@ _HPCS_GROUPS: Tuple[Tuple[Tuple[str, ...], str], ...] = (
 # read DEFAULT_GAP_REASON. Entries of mechanisms that the table now serves are ignored.
 DEFAULT_GAP_REASON = "not built yet"
 GAP_REASONS: Dict[str, str] = {
-    "RSA_X9_31": "X9.31 signatures are not built",
-    "SHA1_RSA_X9_31": "X9.31 signatures are not built",
-    "RSA_X9_31_KEY_PAIR_GEN": "X9.31 key generation is not built",
     "IBM_DILITHIUM": "the IBM pre-standard Dilithium is not built; ML-DSA is",
     "IBM_KYBER": "the IBM pre-standard Kyber is not built; ML-KEM is",
     "IBM_EC_AGGREGATE": "needs BLS12-381 pairing arithmetic, which OpenSSL 3 does not provide",

@@ -908,6 +908,56 @@ def test_rsa_generate_argument_errors():
         PKey.generate_rsa(2048, "65537")
 
 
+# ANSI X9.31 hash identifiers, which the trailer of the signature block carries before 0xCC.
+X931_HASH_IDS = {"sha1": 0x33, "sha256": 0x34, "sha384": 0x36, "sha512": 0x35}
+
+
+@pytest.fixture(scope="module")
+def x931_key():
+    return PKey.generate_rsa(2048, 65537, x931=True)
+
+
+def test_rsa_x931_generation(x931_key):
+    assert x931_key.bits == 2048
+    assert x931_key.public_exponent == 65537
+    theirs = serialization.load_der_private_key(x931_key.pkcs8(), None)
+    numbers = theirs.private_numbers()
+    assert numbers.p * numbers.q == int.from_bytes(x931_key.modulus, "big")
+    for bits in (512, 1000, 1280 + 1):
+        with pytest.raises(ValueError):
+            PKey.generate_rsa(bits, 65537, x931=True)
+
+
+@pytest.mark.parametrize("md", sorted(X931_HASH_IDS))
+def test_rsa_x931_signature_block(x931_key, md):
+    digest = hashlib.new(md, b"m").digest()
+    signature = x931_key.sign(digest, padding="x931", md=md)
+    n = int.from_bytes(x931_key.modulus, "big")
+    value = pow(int.from_bytes(signature, "big"), 65537, n)
+    # The signature is the smaller of s and n - s, so the block is one of e-th powers.
+    block = value if value & 0xF == 0xC else n - value
+    encoded = block.to_bytes(256, "big")
+    trailer = bytes((X931_HASH_IDS[md], 0xCC))
+    filler = 256 - 2 - len(digest) - len(trailer)
+    assert encoded == b"\x6b" + b"\xbb" * filler + b"\xba" + digest + trailer
+    assert x931_key.verify(digest, signature, padding="x931", md=md)
+    public = PKey.from_spki(x931_key.spki())
+    assert public.verify(digest, signature, padding="x931", md=md)
+    assert not public.verify(digest, signature, padding="pkcs1", md=md)
+    assert not public.verify(bytes(len(digest)), signature, padding="x931", md=md)
+
+
+def test_rsa_x931_argument_errors(x931_key):
+    digest = hashlib.sha224(b"m").digest()
+    for md in (None, "sha224"):
+        with pytest.raises(ValueError):
+            x931_key.sign(digest, padding="x931", md=md)
+    with pytest.raises(ValueError):
+        x931_key.sign(hashlib.sha1(b"m").digest(), padding="x931", md="sha1", mgf1_md="sha1")
+    with pytest.raises(DataLengthError):
+        x931_key.sign(digest, padding="x931", md="sha256")
+
+
 # ---------------------------------------------------------------------------------------------
 # Elliptic curves
 

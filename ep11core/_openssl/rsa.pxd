@@ -8,11 +8,16 @@ cdef extern from "openssl/rsa.h" nogil:
         RSA_NO_PADDING
         RSA_PKCS1_OAEP_PADDING
         RSA_PKCS1_PSS_PADDING
+        RSA_X931_PADDING
         RSA_PKCS1_PADDING_SIZE
 
     # Deprecated in OpenSSL 3.0: the legacy RSA object, parsed without the decoder framework.
     RSA *d2i_RSAPrivateKey(RSA **a, const unsigned char **pp, long length)
     void RSA_free(RSA *r)
+    RSA *RSA_new()
+    # Deprecated in OpenSSL 3.0: ANSI X9.31 key generation. bits must be a multiple of 256
+    # from 1024; cb may be NULL.
+    int RSA_X931_generate_key_ex(RSA *rsa, int bits, const BIGNUM *e, void *cb)
 
     int EVP_PKEY_CTX_set_rsa_padding(EVP_PKEY_CTX *ctx, int pad_mode)
     int EVP_PKEY_CTX_set_rsa_pss_saltlen(EVP_PKEY_CTX *ctx, int saltlen)

@@ -1,4 +1,4 @@
-"""RSA mechanisms: PKCS #1 v1.5, OAEP and PSS, raw and with a hash, and key pair generation."""
+"""RSA mechanisms: PKCS #1 v1.5, OAEP, PSS and ANSI X9.31, raw and with a hash, and key pairs."""
 
 from typing import Optional
 
@@ -29,6 +29,12 @@ from .signing import HashThenSignScheme, RawSignScheme
 RSA_MIN_BITS, RSA_MAX_BITS, RSA_BITS_STEP = 512, 4096, 256
 RSA_MIN_PUBLIC_EXPONENT = 17
 RSA_DEFAULT_PUBLIC_EXPONENT = 65537
+# ANSI X9.31 takes moduli of 1024 bits and more, in steps of 256 bits.
+X931_MIN_BITS = 1024
+# The last byte of the X9.31 trailer, which follows the hash identifier byte.
+X931_TRAILER_END = 0xCC
+# The X9.31 hash identifiers of the hashes that OpenSSL 3.0 pads for (RSA_X931_hash_id).
+X931_HASH_IDS = {0x33: "sha1", 0x34: "sha256", 0x36: "sha384", 0x35: "sha512"}
 
 
 class RSACipherScheme(CipherScheme):
@@ -127,6 +133,55 @@ class RSAPSSSigner:
 
 
 
+class RSAX931Signer:
+    """ANSI X9.31 signatures of a SHA-1 digest, or of ``hash || trailer`` (CKM_RSA_X9_31).
+
+    For CKM_RSA_X9_31, PKCS #11 leaves the trailer (the hash identifier byte, then 0xCC) to the
+    application and has the HSM add the header and the padding. OpenSSL 3.0 pads for X9.31
+    only with a digest set, so the identifier selects the digest and OpenSSL writes the
+    trailer again. SHA-1, SHA-256, SHA-384 and SHA-512 work, and other identifiers get
+    CKR_DATA_INVALID.
+    """
+
+    def __init__(self, hash_name: Optional[str]):
+        self.hash_name = hash_name
+
+    def _digest(self, key, tbs):
+        """Return the hash name and the digest that ``tbs`` carries."""
+        if key.bits < X931_MIN_BITS:
+            raise PKCS11Error(
+                CKR.KEY_SIZE_RANGE, f"X9.31 needs a modulus of at least {X931_MIN_BITS} bits"
+            )
+        if self.hash_name is not None:
+            return self.hash_name, tbs
+        hash_name = X931_HASH_IDS.get(tbs[-2]) if len(tbs) >= 2 else None
+        if hash_name is None or tbs[-1] != X931_TRAILER_END:
+            raise PKCS11Error(
+                CKR.DATA_INVALID,
+                "CKM_RSA_X9_31 signs a hash followed by its X9.31 trailer: 0x33 (SHA-1), "
+                "0x34 (SHA-256), 0x36 (SHA-384) or 0x35 (SHA-512), then 0xCC",
+            )
+        if len(tbs) != HASH_SIZE[hash_name] + 2:
+            raise PKCS11Error(
+                CKR.DATA_LEN_RANGE,
+                f"a {hash_name} hash with its X9.31 trailer is {HASH_SIZE[hash_name] + 2} "
+                f"bytes, got {len(tbs)}",
+            )
+        return hash_name, tbs[:-2]
+
+    def sign(self, key, parameter, tbs):
+        hash_name, digest = self._digest(key, tbs)
+        return key.pkey.sign(digest, padding="x931", md=hash_name)
+
+    def verify(self, key, parameter, tbs, signature):
+        hash_name, digest = self._digest(key, tbs)
+        expected = (key.bits + 7) // 8
+        if len(signature) != expected:
+            raise signature_length_error(expected, len(signature))
+        if not key.pkey.verify(digest, signature, padding="x931", md=hash_name):
+            raise invalid_signature()
+
+
 class RSAKeyPairGenerator(KeyPairGenerator):
     """RSA key pairs: CKA_MODULUS_BITS and CKA_PUBLIC_EXPONENT from either template.
 
@@ -134,15 +189,17 @@ class RSAKeyPairGenerator(KeyPairGenerator):
     """
 
     key_type = CKK.RSA
+    min_bits = RSA_MIN_BITS
+    x931 = False
 
     def generate(self, public, private):
         bits = public.get(CKA.MODULUS_BITS, private.get(CKA.MODULUS_BITS))
         if bits is None:
             raise PKCS11Error(CKR.TEMPLATE_INCOMPLETE, "CKA_MODULUS_BITS is required")
-        if not RSA_MIN_BITS <= bits <= RSA_MAX_BITS or bits % RSA_BITS_STEP:
+        if not self.min_bits <= bits <= RSA_MAX_BITS or bits % RSA_BITS_STEP:
             raise PKCS11Error(
                 CKR.KEY_SIZE_RANGE,
-                f"RSA moduli are multiples of {RSA_BITS_STEP} bits from {RSA_MIN_BITS} to "
+                f"RSA moduli are multiples of {RSA_BITS_STEP} bits from {self.min_bits} to "
                 f"{RSA_MAX_BITS}, not {bits}",
             )
         exponent_bytes = public.get(CKA.PUBLIC_EXPONENT, private.get(CKA.PUBLIC_EXPONENT))
@@ -161,11 +218,19 @@ class RSAKeyPairGenerator(KeyPairGenerator):
                 f"the RSA public exponent must be odd, at least {RSA_MIN_PUBLIC_EXPONENT} "
                 f"and at most 64 bits, not {exponent}",
             )
-        return _crypto.PKey.generate_rsa(bits, exponent)
+        return _crypto.PKey.generate_rsa(bits, exponent, x931=self.x931)
+
+
+class RSAX931KeyPairGenerator(RSAKeyPairGenerator):
+    """CKM_RSA_X9_31_KEY_PAIR_GEN: RSA key pairs whose primes follow ANSI X9.31."""
+
+    min_bits = X931_MIN_BITS
+    x931 = True
 
 
 _RSA = frozenset({CKK.RSA})
 RSA_SIZES = {"key_types": _RSA, "min_key_size": RSA_MIN_BITS, "max_key_size": RSA_MAX_BITS}
+X931_SIZES = {**RSA_SIZES, "min_key_size": X931_MIN_BITS}
 
 
 def _hashed_rows():
@@ -231,4 +296,19 @@ ROWS = [
         **RSA_SIZES,
     ),
     *_hashed_rows(),
+    MechanismSpec(
+        CKM.RSA_X9_31_KEY_PAIR_GEN,
+        Function.GENERATE_KEY_PAIR,
+        generator=RSAX931KeyPairGenerator(),
+        **X931_SIZES,
+    ),
+    MechanismSpec(
+        CKM.RSA_X9_31, SIGN_VERIFY, sign=RawSignScheme(RSAX931Signer(None)), **X931_SIZES
+    ),
+    MechanismSpec(
+        CKM.SHA1_RSA_X9_31,
+        SIGN_VERIFY,
+        sign=HashThenSignScheme("sha1", RSAX931Signer("sha1")),
+        **X931_SIZES,
+    ),
 ]

@@ -1,0 +1,248 @@
+"""RSA extras: ANSI X9.31 keys and signatures, OAEP labels and MGF1 hashes, PSS salt lengths.
+
+X9.31 signatures are checked outside the HSM by raising them to e modulo n and reading the
+X9.31 block (``6B BB .. BB BA || hash || 33 CC``), because the ``cryptography`` package has no
+X9.31. OAEP and PSS are cross-checked with ``cryptography`` in both directions.
+"""
+
+import hashlib
+import os
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from conftest import der_element, raises_ckr
+from ep11core.constants import CKA, CKG, CKK, CKM, CKR, CKZ
+from ep11core.types import Mechanism, OAEPParams, PSSParams
+
+MESSAGE = b"This data needs to be signed with X9.31"
+# ANSI X9.31 hash identifier of SHA-1 in the signature trailer.
+SHA1_TRAILER = bytes((0x33, 0xCC))
+MGF_HASHES = {
+    CKG.MGF1_SHA1: hashes.SHA1,
+    CKG.MGF1_SHA224: hashes.SHA224,
+    CKG.MGF1_SHA256: hashes.SHA256,
+    CKG.MGF1_SHA384: hashes.SHA384,
+    CKG.MGF1_SHA512: hashes.SHA512,
+}
+HASH_MECHANISMS = {
+    hashes.SHA1: CKM.SHA_1,
+    hashes.SHA224: CKM.SHA224,
+    hashes.SHA256: CKM.SHA256,
+    hashes.SHA384: CKM.SHA384,
+    hashes.SHA512: CKM.SHA512,
+}
+
+
+@pytest.fixture(scope="module")
+def x931_pair(ep11):
+    return ep11.generate_key_pair(
+        Mechanism(CKM.RSA_X9_31_KEY_PAIR_GEN),
+        {CKA.MODULUS_BITS: 2048, CKA.PUBLIC_EXPONENT: 65537, CKA.VERIFY: True},
+        {CKA.SIGN: True},
+    )
+
+
+@pytest.fixture(scope="module")
+def rsa_pair(ep11):
+    return ep11.generate_key_pair(
+        Mechanism(CKM.RSA_PKCS_KEY_PAIR_GEN),
+        {CKA.MODULUS_BITS: 2048, CKA.PUBLIC_EXPONENT: 65537, CKA.ENCRYPT: True, CKA.VERIFY: True},
+        {CKA.DECRYPT: True, CKA.SIGN: True},
+    )
+
+
+def public_numbers(public_blob: bytes):
+    return serialization.load_der_public_key(der_element(public_blob)).public_numbers()
+
+
+def x931_block(public_blob: bytes, signature: bytes) -> bytes:
+    """Open an X9.31 signature: s^e mod n, or n minus it, whichever ends in nibble 0xC."""
+    numbers = public_numbers(public_blob)
+    value = pow(int.from_bytes(signature, "big"), numbers.e, numbers.n)
+    if value & 0xF != 0xC:
+        value = numbers.n - value
+    return value.to_bytes((numbers.n.bit_length() + 7) // 8, "big")
+
+
+def expected_x931_block(size: int, digest: bytes) -> bytes:
+    """Return the X9.31 block of a SHA-1 digest: 6B, BB bytes, BA, the digest, 33 CC."""
+    filler = size - 2 - len(digest) - len(SHA1_TRAILER)
+    return b"\x6b" + b"\xbb" * filler + b"\xba" + digest + SHA1_TRAILER
+
+
+# --- ANSI X9.31
+
+
+def test_x931_key_pair(ep11, x931_pair):
+    numbers = public_numbers(x931_pair.public_blob)
+    assert numbers.n.bit_length() == 2048
+    assert numbers.e == 65537
+    attributes = ep11.get_attribute_value(
+        x931_pair.private_blob, [CKA.KEY_TYPE, CKA.KEY_GEN_MECHANISM, CKA.MODULUS_BITS]
+    )
+    assert attributes[CKA.KEY_TYPE] == CKK.RSA
+    assert attributes[CKA.KEY_GEN_MECHANISM] == CKM.RSA_X9_31_KEY_PAIR_GEN
+    assert attributes[CKA.MODULUS_BITS] == 2048
+
+
+@pytest.mark.parametrize("bits", [512, 768, 1100, 4352])
+def test_x931_key_sizes(ep11, bits):
+    with raises_ckr(CKR.KEY_SIZE_RANGE):
+        ep11.generate_key_pair(
+            Mechanism(CKM.RSA_X9_31_KEY_PAIR_GEN), {CKA.MODULUS_BITS: bits}, {}
+        )
+
+
+def test_sha1_x931_block(ep11, x931_pair):
+    signature = ep11.sign_single(Mechanism(CKM.SHA1_RSA_X9_31), x931_pair.private_blob, MESSAGE)
+    assert len(signature) == 256
+    block = x931_block(x931_pair.public_blob, signature)
+    assert block == expected_x931_block(256, hashlib.sha1(MESSAGE).digest())
+    # X9.31 sends the smaller of s and n - s.
+    assert int.from_bytes(signature, "big") <= public_numbers(x931_pair.public_blob).n // 2
+
+
+def test_sha1_x931_client_flows(ep11, x931_pair):
+    mechanism = Mechanism(CKM.SHA1_RSA_X9_31)
+    signature = ep11.sign_single(mechanism, x931_pair.private_blob, MESSAGE)
+    ep11.verify_single(mechanism, x931_pair.public_blob, MESSAGE, signature)
+    state = ep11.sign_init(mechanism, x931_pair.private_blob)
+    assert ep11.sign(state, MESSAGE) == signature
+    state = ep11.sign_init(mechanism, x931_pair.private_blob)
+    state = ep11.sign_update(state, MESSAGE[:8])
+    state = ep11.sign_update(state, MESSAGE[8:])
+    assert ep11.sign_final(state) == signature
+    state = ep11.verify_init(mechanism, x931_pair.public_blob)
+    state = ep11.verify_update(state, MESSAGE[:8])
+    state = ep11.verify_update(state, MESSAGE[8:])
+    ep11.verify_final(state, signature)
+
+
+def test_raw_x931_matches_hashed(ep11, x931_pair):
+    encapsulated = hashlib.sha1(MESSAGE).digest() + SHA1_TRAILER
+    raw = ep11.sign_single(Mechanism(CKM.RSA_X9_31), x931_pair.private_blob, encapsulated)
+    hashed = ep11.sign_single(Mechanism(CKM.SHA1_RSA_X9_31), x931_pair.private_blob, MESSAGE)
+    assert raw == hashed
+    ep11.verify_single(Mechanism(CKM.RSA_X9_31), x931_pair.public_blob, encapsulated, raw)
+    state = ep11.sign_init(Mechanism(CKM.RSA_X9_31), x931_pair.private_blob)
+    with raises_ckr(CKR.MECHANISM_INVALID):
+        ep11.sign_update(state, encapsulated)
+
+
+def test_raw_x931_other_hash(ep11, x931_pair):
+    # SHA-256 has hash identifier 0x34 in X9.31.
+    encapsulated = hashlib.sha256(MESSAGE).digest() + bytes((0x34, 0xCC))
+    signature = ep11.sign_single(Mechanism(CKM.RSA_X9_31), x931_pair.private_blob, encapsulated)
+    block = x931_block(x931_pair.public_blob, signature)
+    assert block.endswith(encapsulated)
+    assert block.startswith(b"\x6b\xbb")
+
+
+def test_x931_errors(ep11, x931_pair):
+    raw = Mechanism(CKM.RSA_X9_31)
+    digest = hashlib.sha1(MESSAGE).digest()
+    with raises_ckr(CKR.DATA_INVALID):
+        ep11.sign_single(raw, x931_pair.private_blob, digest)
+    with raises_ckr(CKR.DATA_INVALID):
+        # 0x38 identifies SHA-224 in later X9.31 tables, which OpenSSL does not pad for.
+        ep11.sign_single(raw, x931_pair.private_blob, bytes(28) + b"\x38\xcc")
+    with raises_ckr(CKR.DATA_LEN_RANGE):
+        ep11.sign_single(raw, x931_pair.private_blob, digest + b"\x00" + SHA1_TRAILER)
+    signature = ep11.sign_single(Mechanism(CKM.SHA1_RSA_X9_31), x931_pair.private_blob, MESSAGE)
+    with raises_ckr(CKR.SIGNATURE_INVALID):
+        ep11.verify_single(
+            Mechanism(CKM.SHA1_RSA_X9_31), x931_pair.public_blob, MESSAGE + b"!", signature
+        )
+    with raises_ckr(CKR.SIGNATURE_LEN_RANGE):
+        ep11.verify_single(
+            Mechanism(CKM.SHA1_RSA_X9_31), x931_pair.public_blob, MESSAGE, signature[1:]
+        )
+    tampered = (int.from_bytes(signature, "big") ^ 1).to_bytes(256, "big")
+    with raises_ckr(CKR.SIGNATURE_INVALID):
+        ep11.verify_single(
+            Mechanism(CKM.SHA1_RSA_X9_31), x931_pair.public_blob, MESSAGE, tampered
+        )
+
+
+def test_x931_signs_with_pkcs_key(ep11, rsa_pair):
+    """X9.31 signatures work with any RSA key of 1024 bits and more."""
+    signature = ep11.sign_single(Mechanism(CKM.SHA1_RSA_X9_31), rsa_pair.private_blob, MESSAGE)
+    block = x931_block(rsa_pair.public_blob, signature)
+    assert block == expected_x931_block(256, hashlib.sha1(MESSAGE).digest())
+
+
+def test_x931_verifies_imported_signature(ep11, import_public):
+    """An X9.31 signature made outside the HSM from the block and the private exponent."""
+    theirs = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    numbers = theirs.private_numbers()
+    n = numbers.public_numbers.n
+    block = expected_x931_block(256, hashlib.sha1(MESSAGE).digest())
+    value = pow(int.from_bytes(block, "big"), numbers.d, n)
+    signature = min(value, n - value).to_bytes(256, "big")
+    spki = theirs.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    key = import_public(ep11, spki).blob
+    ep11.verify_single(Mechanism(CKM.SHA1_RSA_X9_31), key, MESSAGE, signature)
+    ep11.verify_single(Mechanism(CKM.SHA1_RSA_X9_31), spki, MESSAGE, signature)
+
+
+# --- OAEP labels and MGF1 hashes
+
+
+def oaep_mechanism(hash_class, mgf, label: bytes) -> Mechanism:
+    source = CKZ.DATA_SPECIFIED if label else CKZ.NO_DATA_SPECIFIED
+    return Mechanism(CKM.RSA_PKCS_OAEP, OAEPParams(HASH_MECHANISMS[hash_class], mgf, source, label))
+
+
+@pytest.mark.parametrize("mgf", sorted(MGF_HASHES), ids=lambda mgf: CKG(mgf).name)
+@pytest.mark.parametrize("hash_class", [hashes.SHA1, hashes.SHA256, hashes.SHA512])
+@pytest.mark.parametrize("label", [b"", b"label", bytes(range(256)) * 4], ids=["none", "short", "1024"])
+def test_oaep_cross_check(ep11, rsa_pair, hash_class, mgf, label):
+    mechanism = oaep_mechanism(hash_class, mgf, label)
+    public_key = serialization.load_der_public_key(der_element(rsa_pair.public_blob))
+    scheme = padding.OAEP(padding.MGF1(MGF_HASHES[mgf]()), hash_class(), label or None)
+    plaintext = os.urandom(32)
+    ciphertext = public_key.encrypt(plaintext, scheme)
+    assert ep11.decrypt_single(mechanism, rsa_pair.private_blob, ciphertext) == plaintext
+    ours = ep11.encrypt_single(mechanism, rsa_pair.public_blob, plaintext)
+    other_label = oaep_mechanism(hash_class, mgf, label[:-1] + b"?" if label else b"x")
+    with raises_ckr(CKR.ENCRYPTED_DATA_INVALID):
+        ep11.decrypt_single(other_label, rsa_pair.private_blob, ours)
+    assert ep11.decrypt_single(mechanism, rsa_pair.private_blob, ours) == plaintext
+
+
+def test_oaep_label_limits(ep11, rsa_pair):
+    with raises_ckr(CKR.MECHANISM_PARAM_INVALID):
+        ep11.encrypt_single(
+            oaep_mechanism(hashes.SHA256, CKG.MGF1_SHA256, bytes(1025)), rsa_pair.public_blob, b"m"
+        )
+    no_source = Mechanism(
+        CKM.RSA_PKCS_OAEP, OAEPParams(CKM.SHA256, CKG.MGF1_SHA256, CKZ.NO_DATA_SPECIFIED, b"l")
+    )
+    with raises_ckr(CKR.MECHANISM_PARAM_INVALID):
+        ep11.encrypt_single(no_source, rsa_pair.public_blob, b"m")
+
+
+# --- PSS salt lengths with other MGF1 hashes
+
+
+@pytest.mark.parametrize("salt", [0, 20, 32, 222])
+@pytest.mark.parametrize("mgf", sorted(MGF_HASHES), ids=lambda mgf: CKG(mgf).name)
+def test_pss_salt_and_mgf(ep11, rsa_pair, mgf, salt):
+    mechanism = Mechanism(CKM.SHA256_RSA_PKCS_PSS, PSSParams(CKM.SHA256, mgf, salt))
+    signature = ep11.sign_single(mechanism, rsa_pair.private_blob, MESSAGE)
+    public_key = serialization.load_der_public_key(der_element(rsa_pair.public_blob))
+    public_key.verify(
+        signature, MESSAGE, padding.PSS(padding.MGF1(MGF_HASHES[mgf]()), salt), hashes.SHA256()
+    )
+    ep11.verify_single(mechanism, rsa_pair.public_blob, MESSAGE, signature)
+
+
+def test_pss_salt_too_long(ep11, rsa_pair):
+    # emLen - hLen - 2 = 256 - 32 - 2 = 222 bytes is the longest salt for RSA-2048 and SHA-256.
+    mechanism = Mechanism(CKM.SHA256_RSA_PKCS_PSS, PSSParams(CKM.SHA256, CKG.MGF1_SHA256, 223))
+    with raises_ckr(CKR.MECHANISM_PARAM_INVALID):
+        ep11.sign_single(mechanism, rsa_pair.private_blob, MESSAGE)
