@@ -190,7 +190,7 @@ def secret_checksum(key_type: int, value: bytes) -> bytes:
 
 
 def struct_params(pkey) -> bytes:
-    """Return the CKA_IBM_STRUCT_PARAMS of a DSA key (Dss-Parms) or DH key (PKCS #3 DHParameter)."""
+    """Return the CKA_IBM_STRUCT_PARAMS of a DSA key (Dss-Parms) or a DH key (DHParameter)."""
     p, q, g = (int.from_bytes(value, "big") if value else None for value in pkey.ffc_params)
     if pkey.key_type == "DSA":
         return encode_integer_sequence([p, q, g])

@@ -1558,8 +1558,10 @@ def test_xdh_rfc7748(vector):
     bob = PKey.from_raw_private_key(vector.curve, vector.bob_private)
     assert alice.ec_point == vector.alice_public
     assert bob.ec_point == vector.bob_public
-    assert alice.derive(PKey.from_ec_point(vector.curve, vector.bob_public)) == vector.shared_secret
-    assert bob.derive(PKey.from_ec_point(vector.curve, vector.alice_public)) == vector.shared_secret
+    bob_public = PKey.from_ec_point(vector.curve, vector.bob_public)
+    alice_public = PKey.from_ec_point(vector.curve, vector.alice_public)
+    assert alice.derive(bob_public) == vector.shared_secret
+    assert bob.derive(alice_public) == vector.shared_secret
 
 
 @pytest.mark.parametrize("curve", ECX_CURVES)

@@ -142,7 +142,9 @@ def test_dsa_parameter_errors(ep11, template, code):
         ep11.generate_key(Mechanism(CKM.DSA_PARAMETER_GEN), template)
 
 
-@pytest.mark.parametrize("bits, group", [(2048, "ffdhe2048"), (3072, "ffdhe3072"), (4096, "ffdhe4096")])
+@pytest.mark.parametrize(
+    "bits, group", [(2048, "ffdhe2048"), (3072, "ffdhe3072"), (4096, "ffdhe4096")]
+)
 def test_dh_parameter_generation(ep11, bits, group):
     result = ep11.generate_key(Mechanism(CKM.DH_PKCS_PARAMETER_GEN), {CKA.PRIME_BITS: bits})
     assert result.checksum == b""
@@ -285,7 +287,10 @@ def test_dsa_key_pair_errors(ep11, dsa_parameters):
             CKR.TEMPLATE_INCONSISTENT,
         ),
         ({CKA.IBM_STRUCT_PARAMS: encode_integer_sequence([p, q, 1])}, CKR.DOMAIN_PARAMS_INVALID),
-        ({CKA.IBM_STRUCT_PARAMS: encode_integer_sequence([p, q, g + 1])}, CKR.DOMAIN_PARAMS_INVALID),
+        (
+            {CKA.IBM_STRUCT_PARAMS: encode_integer_sequence([p, q, g + 1])},
+            CKR.DOMAIN_PARAMS_INVALID,
+        ),
         ({CKA.IBM_STRUCT_PARAMS: encode_integer_sequence([p >> 8, q, g])}, CKR.KEY_SIZE_RANGE),
     ]
     for template, code in cases:
@@ -392,10 +397,16 @@ def test_dh_key_pair_errors(ep11, dh_parameters):
     cases = [
         ({}, CKR.TEMPLATE_INCOMPLETE),
         ({CKA.IBM_STRUCT_PARAMS: encode_integer_sequence([p, 2, g])}, CKR.ATTRIBUTE_VALUE_INVALID),
-        ({CKA.IBM_STRUCT_PARAMS: dh_parameters.blob, CKA.SUBPRIME: b"\x05"}, CKR.TEMPLATE_INCONSISTENT),
+        (
+            {CKA.IBM_STRUCT_PARAMS: dh_parameters.blob, CKA.SUBPRIME: b"\x05"},
+            CKR.TEMPLATE_INCONSISTENT,
+        ),
         ({CKA.IBM_STRUCT_PARAMS: encode_integer_sequence([p, 1])}, CKR.DOMAIN_PARAMS_INVALID),
         ({CKA.IBM_STRUCT_PARAMS: encode_integer_sequence([p - 1, g])}, CKR.DOMAIN_PARAMS_INVALID),
-        ({CKA.IBM_STRUCT_PARAMS: encode_integer_sequence([(1 << 511) + 1, g])}, CKR.KEY_SIZE_RANGE),
+        (
+            {CKA.IBM_STRUCT_PARAMS: encode_integer_sequence([(1 << 511) + 1, g])},
+            CKR.KEY_SIZE_RANGE,
+        ),
     ]
     for template, code in cases:
         with raises_ckr(code):
@@ -411,7 +422,9 @@ def test_dh_derive_errors(ep11, dh_parameters):
     template = {CKA.CLASS: CKO.SECRET_KEY, CKA.KEY_TYPE: CKK.GENERIC_SECRET, CKA.VALUE_LEN: 16}
     for parameter in (None, b"", ECDH1DeriveParams(1, b"", b"\x05")):
         with raises_ckr(CKR.MECHANISM_PARAM_INVALID):
-            ep11.derive_key(Mechanism(CKM.DH_PKCS_DERIVE, parameter), pair.private_blob, b"", template)
+            ep11.derive_key(
+                Mechanism(CKM.DH_PKCS_DERIVE, parameter), pair.private_blob, b"", template
+            )
     other = dh_pair(ep11, dh_parameters.blob)
     with raises_ckr(CKR.KEY_TYPE_INCONSISTENT):
         ep11.derive_key(

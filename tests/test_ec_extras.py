@@ -121,7 +121,11 @@ def test_ascii_curve_names(ep11, params):
         Mechanism(CKM.EC_KEY_PAIR_GEN), {CKA.EC_PARAMS: params}, {}
     )
     attributes = ep11.get_attribute_value(pair.public_blob, [CKA.EC_PARAMS])
-    expected = {b"BP-256R": "brainpoolP256r1", b"BP-384R": "brainpoolP384r1", b"P-224": "secp224r1"}
+    expected = {
+        b"BP-256R": "brainpoolP256r1",
+        b"BP-384R": "brainpoolP384r1",
+        b"P-224": "secp224r1",
+    }
     assert attributes[CKA.EC_PARAMS] == CURVE_BY_OPENSSL_NAME[expected[params]].der_oid
 
 
@@ -144,7 +148,9 @@ def test_eddsa_rfc8032_sign(ep11, import_private, vector):
     assert ep11.sign(state, vector.message) == vector.signature
 
 
-@pytest.mark.parametrize("form", ["ep11-transport", "rfc8410-transport", "ep11-plain", "rfc8410-plain"])
+@pytest.mark.parametrize(
+    "form", ["ep11-transport", "rfc8410-transport", "ep11-plain", "rfc8410-plain"]
+)
 @pytest.mark.parametrize("vector", EDDSA_VECTORS, ids=lambda v: f"{v.curve}-{len(v.message)}")
 def test_eddsa_rfc8032_verify(ep11, import_public, vector, form):
     public = EDDSA_PUBLIC_CLASSES[vector.curve].from_public_bytes(vector.public_key)

@@ -243,7 +243,10 @@ def test_xdh_rfc7748(ep11, import_private, vector):
     alice = private_class.from_private_bytes(vector.alice_private)
     blob = import_private(ep11, alice.private_bytes(*PKCS8), CKK.EC).blob
     derived = ep11.derive_key(
-        Mechanism(mechanism, vector.bob_public), blob, b"", generic_secret(len(vector.shared_secret))
+        Mechanism(mechanism, vector.bob_public),
+        blob,
+        b"",
+        generic_secret(len(vector.shared_secret)),
     )
     assert_secret_value(ep11, derived.blob, vector.shared_secret)
     # CKM_ECDH1_DERIVE takes Montgomery keys too, as PKCS #11 3.0 allows.
@@ -302,9 +305,13 @@ def test_invalid_peer_values(ep11, imported_keys):
     _, x25519_blob = imported_keys["X25519"]
     with raises_ckr(CKR.MECHANISM_PARAM_INVALID):
         # u = 0 is a point of small order: the shared secret would be all zeros.
-        ep11.derive_key(Mechanism(CKM.IBM_EC_X25519, bytes(32)), x25519_blob, b"", generic_secret())
+        ep11.derive_key(
+            Mechanism(CKM.IBM_EC_X25519, bytes(32)), x25519_blob, b"", generic_secret()
+        )
     with raises_ckr(CKR.MECHANISM_PARAM_INVALID):
-        ep11.derive_key(Mechanism(CKM.IBM_EC_X25519, bytes(31)), x25519_blob, b"", generic_secret())
+        ep11.derive_key(
+            Mechanism(CKM.IBM_EC_X25519, bytes(31)), x25519_blob, b"", generic_secret()
+        )
 
 
 def test_invalid_parameters(ep11, imported_keys):
@@ -352,7 +359,9 @@ def test_key_and_mechanism_mismatch(ep11, imported_keys):
     with raises_ckr(CKR.KEY_TYPE_INCONSISTENT):
         ep11.derive_key(Mechanism(CKM.IBM_EC_X25519, p256_point), p256_blob, b"", generic_secret())
     with raises_ckr(CKR.KEY_TYPE_INCONSISTENT):
-        ep11.derive_key(Mechanism(CKM.IBM_EC_X448, x25519_point), x25519_blob, b"", generic_secret())
+        ep11.derive_key(
+            Mechanism(CKM.IBM_EC_X448, x25519_point), x25519_blob, b"", generic_secret()
+        )
     ed25519 = CURVE_BY_OPENSSL_NAME["ED25519"]
     pair = ep11.generate_key_pair(
         Mechanism(CKM.EC_KEY_PAIR_GEN), {CKA.EC_PARAMS: ed25519.der_oid}, {}
@@ -378,7 +387,9 @@ def test_derive_needs_derive_attribute(ep11):
     )
     _, point = peer_of("prime256v1")
     with raises_ckr(CKR.KEY_FUNCTION_NOT_PERMITTED):
-        ep11.derive_key(Mechanism(CKM.ECDH1_DERIVE, point), pair.private_blob, b"", generic_secret())
+        ep11.derive_key(
+            Mechanism(CKM.ECDH1_DERIVE, point), pair.private_blob, b"", generic_secret()
+        )
 
 
 def test_derived_key_attributes(ep11, imported_keys):

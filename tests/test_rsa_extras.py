@@ -194,12 +194,15 @@ def test_x931_verifies_imported_signature(ep11, import_public):
 
 def oaep_mechanism(hash_class, mgf, label: bytes) -> Mechanism:
     source = CKZ.DATA_SPECIFIED if label else CKZ.NO_DATA_SPECIFIED
-    return Mechanism(CKM.RSA_PKCS_OAEP, OAEPParams(HASH_MECHANISMS[hash_class], mgf, source, label))
+    parameter = OAEPParams(HASH_MECHANISMS[hash_class], mgf, source, label)
+    return Mechanism(CKM.RSA_PKCS_OAEP, parameter)
 
 
 @pytest.mark.parametrize("mgf", sorted(MGF_HASHES), ids=lambda mgf: CKG(mgf).name)
 @pytest.mark.parametrize("hash_class", [hashes.SHA1, hashes.SHA256, hashes.SHA512])
-@pytest.mark.parametrize("label", [b"", b"label", bytes(range(256)) * 4], ids=["none", "short", "1024"])
+@pytest.mark.parametrize(
+    "label", [b"", b"label", bytes(range(256)) * 4], ids=["none", "short", "1024"]
+)
 def test_oaep_cross_check(ep11, rsa_pair, hash_class, mgf, label):
     mechanism = oaep_mechanism(hash_class, mgf, label)
     public_key = serialization.load_der_public_key(der_element(rsa_pair.public_blob))

@@ -7,9 +7,9 @@ output (RFC 7748), or g^xy mod p left-padded to the byte length of p (DH). The n
 made from Z by the key derivation function of the parameter:
 
 - CKD_NULL and CKD_IBM_HYBRID_NULL keep the leading CKA_VALUE_LEN bytes of Z, or for a generic
-  secret whose template has no CKA_VALUE_LEN, all of Z up to 256 bytes. CKD_IBM_HYBRID_NULL makes a generic
-  secret only: it is the classical half of the IBM Kyber hybrid scheme, whose KEM derivation
-  takes the secret's blob.
+  secret whose template has no CKA_VALUE_LEN, all of Z up to 256 bytes. CKD_IBM_HYBRID_NULL
+  makes a generic secret only: it is the classical half of the IBM Kyber hybrid scheme, whose
+  KEM derivation takes the secret's blob.
 - CKD_SHA1_KDF to CKD_SHA512_KDF run the ANSI X9.63 KDF (SEC 1 section 3.6.1): the key is the
   leading bytes of H(Z || 1 || SharedData) || H(Z || 2 || SharedData) || ..., with the counter
   as 4 bytes big-endian.

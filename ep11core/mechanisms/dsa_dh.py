@@ -159,7 +159,9 @@ class DSAParameterGenerator(DomainParameterGenerator):
     def generate(self, template: dict) -> bytes:
         bits = template.get(CKA.PRIME_BITS)
         if bits is None:
-            raise PKCS11Error(CKR.TEMPLATE_INCOMPLETE, "CKM_DSA_PARAMETER_GEN needs CKA_PRIME_BITS")
+            raise PKCS11Error(
+                CKR.TEMPLATE_INCOMPLETE, "CKM_DSA_PARAMETER_GEN needs CKA_PRIME_BITS"
+            )
         if bits not in DSA_SUBPRIME_BITS:
             raise PKCS11Error(
                 CKR.ATTRIBUTE_VALUE_INVALID,
@@ -171,7 +173,8 @@ class DSAParameterGenerator(DomainParameterGenerator):
                 CKR.ATTRIBUTE_VALUE_INVALID,
                 f"CKA_SUBPRIME_BITS {qbits} does not go with a {bits}-bit p (FIPS 186-4)",
             )
-        p, q, g = (int.from_bytes(value, "big") for value in _crypto.generate_dsa_parameters(bits, qbits))
+        generated = _crypto.generate_dsa_parameters(bits, qbits)
+        p, q, g = (int.from_bytes(value, "big") for value in generated)
         return encode_domain_parameters(CKK.DSA, p, q, g)
 
 
@@ -207,7 +210,9 @@ class FFCKeyPairGenerator(KeyPairGenerator):
         p, q, g = domain_parameters(self.key_type, public, private)
         _check_domain_parameters(self.key_type, p, q, g)
         try:
-            return _crypto.PKey.generate_ffc(self.algorithm, _as_bytes(p), _as_bytes(q), _as_bytes(g))
+            return _crypto.PKey.generate_ffc(
+                self.algorithm, _as_bytes(p), _as_bytes(q), _as_bytes(g)
+            )
         except _crypto.KeyFormatError:
             raise PKCS11Error(
                 CKR.DOMAIN_PARAMS_INVALID,
@@ -258,7 +263,11 @@ class DHDeriveScheme(DeriveScheme):
 
 _dsa = DSASigner()
 DSA_SIZES = {"key_types": frozenset({CKK.DSA}), "min_key_size": 1024, "max_key_size": 3072}
-DH_SIZES = {"key_types": frozenset({CKK.DH}), "min_key_size": DH_MIN_BITS, "max_key_size": DH_MAX_BITS}
+DH_SIZES = {
+    "key_types": frozenset({CKK.DH}),
+    "min_key_size": DH_MIN_BITS,
+    "max_key_size": DH_MAX_BITS,
+}
 
 ROWS = [
     MechanismSpec(
