@@ -1,22 +1,31 @@
 """Cryptographic primitives over OpenSSL libcrypto for the EP11 engine.
 
 Byte arguments must be ``bytes`` (``bytearray`` and ``memoryview`` raise ``TypeError``).
-Hash names are ``"sha1"``, ``"sha224"``, ``"sha256"``, ``"sha384"`` and ``"sha512"``, and any
-other name raises ``ValueError``. libcrypto failures raise ``CryptoError`` or a subclass, with
-the OpenSSL error strings in the message and never key material. Calls that hash, encrypt,
-sign, verify, generate or parse release the GIL while libcrypto works.
+Hash names are ``"sha1"``, ``"sha224"``, ``"sha256"``, ``"sha384"``, ``"sha512"``,
+``"sha512_224"``, ``"sha512_256"``, ``"sha3_224"``, ``"sha3_256"``, ``"sha3_384"`` and
+``"sha3_512"`` (the ``hashlib`` names), and any other name raises ``ValueError``. libcrypto
+failures raise ``CryptoError`` or a subclass, with the OpenSSL error strings in the message
+and never key material. Calls that hash, encrypt, sign, verify, generate or parse release the
+GIL while libcrypto works.
 """
 
 from typing import Literal, TypeAlias
 
 __all__ = [
+    "AuthenticationError",
     "CryptoError",
     "DataLengthError",
     "DecryptError",
     "KeyFormatError",
     "PKey",
     "PaddingError",
+    "aes_ctr",
+    "aes_gcm",
     "cipher",
+    "cmac",
+    "cmac_final",
+    "cmac_init",
+    "cmac_update",
     "dh_named_group",
     "digest",
     "digest_size",
@@ -31,7 +40,19 @@ __all__ = [
     "random_bytes",
 ]
 
-_HashName: TypeAlias = Literal["sha1", "sha224", "sha256", "sha384", "sha512"]
+_HashName: TypeAlias = Literal[
+    "sha1",
+    "sha224",
+    "sha256",
+    "sha384",
+    "sha512",
+    "sha512_224",
+    "sha512_256",
+    "sha3_224",
+    "sha3_256",
+    "sha3_384",
+    "sha3_512",
+]
 _CipherName: TypeAlias = Literal["aes-ecb", "aes-cbc", "des3-ecb", "des3-cbc"]
 _KeyType: TypeAlias = Literal["RSA", "EC", "ED25519", "ED448", "X25519", "X448", "DSA", "DH"]
 _EcxCurve: TypeAlias = Literal["ED25519", "ED448", "X25519", "X448"]
@@ -40,6 +61,7 @@ _DhGroup: TypeAlias = Literal[
     "modp_1536", "modp_2048", "modp_3072", "modp_4096", "modp_6144", "modp_8192",
     "ffdhe2048", "ffdhe3072", "ffdhe4096", "ffdhe6144", "ffdhe8192",
 ]
+_CmacCipher: TypeAlias = Literal["aes", "des3"]
 
 class CryptoError(Exception):
     """A libcrypto operation failed. The message contains the OpenSSL error strings."""
@@ -56,6 +78,9 @@ class PaddingError(CryptoError):
 class DecryptError(CryptoError):
     """RSA decryption failed: wrong key, corrupt ciphertext or invalid padding."""
 
+class AuthenticationError(CryptoError):
+    """An authentication tag (AES-GCM) does not match the ciphertext, IV and AAD."""
+
 def random_bytes(n: int) -> bytes:
     """Return ``n`` bytes from the OpenSSL DRBG. A negative ``n`` raises ``ValueError``."""
 
@@ -69,7 +94,10 @@ def hash_init(name: _HashName) -> bytes:
     """Start a multi-part hash and return its context.
 
     The context is the raw bytes of OpenSSL's ``SHA_CTX`` (SHA-1), ``SHA256_CTX`` (SHA-224,
-    SHA-256) or ``SHA512_CTX`` (SHA-384, SHA-512), so it can be stored between requests.
+    SHA-256) or ``SHA512_CTX`` (SHA-384, SHA-512, SHA-512/224, SHA-512/256), so it can be
+    stored between requests. SHA-3 contexts are 212 bytes: the 200-byte Keccak state (lanes
+    little-endian, as FIPS 202 orders the bits), then the buffered-byte count, the rate and the
+    digest size as native ``unsigned int``.
     NOTE: the layout is that of the OpenSSL build and the CPU's byte order, so a context does
     not move between hosts that differ in either.
     """
@@ -85,7 +113,11 @@ def hash_final(name: _HashName, ctx: bytes) -> bytes:
     """Return the digest of the context ``ctx``, with the ``ValueError`` of ``hash_update``."""
 
 def hmac(name: _HashName, key: bytes, data: bytes) -> bytes:
-    """Compute HMAC (RFC 2104) of ``data`` under ``key`` in one call."""
+    """Compute HMAC (RFC 2104) of ``data`` under ``key`` in one call.
+
+    The HMAC block size is the hash's block size, which for SHA-3 is the sponge rate (144,
+    136, 104 or 72 bytes), the same as Python's ``hmac`` module uses.
+    """
 
 def hmac_init(name: _HashName, key: bytes) -> bytes:
     """Start a multi-part HMAC and return the inner hash context.
@@ -117,6 +149,54 @@ def cipher(
     encrypting with ``pad``) or is empty when decrypting with ``pad``. Raises
     ``PaddingError`` when the decrypted padding is invalid. To chain CBC across calls, pass
     the last ciphertext block as the next ``iv``.
+    """
+
+def cmac(name: _CmacCipher, key: bytes, data: bytes) -> bytes:
+    """Compute CMAC (NIST SP 800-38B) of ``data`` in one call: 16 bytes for AES, 8 for DES3.
+
+    The key length picks the cipher as in ``cipher``; other lengths raise ``ValueError``.
+    """
+
+def cmac_init(name: _CmacCipher) -> bytes:
+    """Start a multi-part CMAC and return its context.
+
+    The context is the CBC-MAC chaining value (one block) followed by the buffered input,
+    0 to one block long. It contains no key material.
+    """
+
+def cmac_update(name: _CmacCipher, key: bytes, ctx: bytes, data: bytes) -> bytes:
+    """Absorb ``data`` into the context ``ctx`` and return the new context.
+
+    Raises ``ValueError`` if ``ctx`` is not one to two blocks long.
+    """
+
+def cmac_final(name: _CmacCipher, key: bytes, ctx: bytes) -> bytes:
+    """Return the full-block CMAC of the context ``ctx``, with the errors of ``cmac_update``."""
+
+def aes_ctr(
+    key: bytes, counter_block: bytes, counter_bits: int, offset: int, data: bytes
+) -> bytes:
+    """Encrypt or decrypt ``data`` with AES-CTR (NIST SP 800-38A), starting ``offset`` bytes
+    into the key stream.
+
+    The key stream is AES of ``counter_block`` (16 bytes), then of that block with its low
+    ``counter_bits`` bits (1 to 128) incremented by 1, 2, and so on, as CK_AES_CTR_PARAMS
+    defines: the counter wraps within those bits and the other bits stay fixed. So splitting
+    a message at any offsets and passing each part's offset gives the one-call output. Raises
+    ``DataLengthError`` when the input would use more than 2^counter_bits blocks, which would
+    repeat a counter value, and ``ValueError`` for a bad key, counter block or counter size.
+    """
+
+def aes_gcm(
+    encrypt: bool, key: bytes, iv: bytes, aad: bytes, data: bytes, tag_length: int
+) -> bytes:
+    """Encrypt or decrypt ``data`` with AES-GCM (NIST SP 800-38D) in one call.
+
+    Encryption returns the ciphertext followed by the first ``tag_length`` bytes (1 to 16) of
+    the tag. Decryption takes that form and returns the plaintext. ``iv`` is 1 to 128 bytes,
+    the limit of OpenSSL 3.0. Raises ``AuthenticationError`` when the tag does not match,
+    ``DataLengthError`` when the ciphertext is shorter than the tag, and ``ValueError`` for a
+    bad key, IV or tag length.
     """
 
 def generate_dsa_parameters(bits: int, qbits: int) -> tuple[bytes, bytes, bytes]:

@@ -9,8 +9,10 @@ arguments must be ``bytes``: they are immutable, so libcrypto reads them without
 without a copy.
 """
 
+cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from libc.limits cimport INT_MAX
+from libc.stdint cimport uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcmp, memcpy, memset
 
@@ -75,12 +77,16 @@ from ep11core._openssl.ec cimport (
 )
 from ep11core._openssl.err cimport ERR_clear_error, ERR_error_string_n, ERR_get_error
 from ep11core._openssl.evp cimport (
+    EVP_CIPHER_CTX_ctrl,
     EVP_CIPHER_CTX_free,
     EVP_CIPHER_CTX_new,
     EVP_CIPHER_CTX_set_padding,
     EVP_CIPHER_fetch,
     EVP_CipherFinal_ex,
     EVP_CipherInit_ex2,
+    EVP_CTRL_AEAD_GET_TAG,
+    EVP_CTRL_AEAD_SET_IVLEN,
+    EVP_CTRL_AEAD_SET_TAG,
     EVP_CipherUpdate,
     EVP_DigestSign,
     EVP_DigestSignInit_ex,
@@ -134,7 +140,13 @@ from ep11core._openssl.evp cimport (
     EVP_sha224,
     EVP_sha256,
     EVP_sha384,
+    EVP_sha3_224,
+    EVP_sha3_256,
+    EVP_sha3_384,
+    EVP_sha3_512,
     EVP_sha512,
+    EVP_sha512_224,
+    EVP_sha512_256,
 )
 from ep11core._openssl.objects cimport (
     NID_ED448,
@@ -209,6 +221,7 @@ from ep11core._openssl.sha cimport (
     SHA_CBLOCK,
     SHA_CTX,
     SHA_DIGEST_LENGTH,
+    SHA_LONG64,
 )
 from ep11core._openssl.types cimport (
     ASN1_OBJECT,
@@ -243,13 +256,20 @@ from ep11core._openssl.x509 cimport (
 )
 
 __all__ = [
+    "AuthenticationError",
     "CryptoError",
     "DataLengthError",
     "DecryptError",
     "KeyFormatError",
     "PKey",
     "PaddingError",
+    "aes_ctr",
+    "aes_gcm",
     "cipher",
+    "cmac",
+    "cmac_final",
+    "cmac_init",
+    "cmac_update",
     "dh_named_group",
     "digest",
     "digest_size",
@@ -289,11 +309,16 @@ class DecryptError(CryptoError):
     """RSA decryption failed: wrong key, corrupt ciphertext or invalid padding."""
 
 
+class AuthenticationError(CryptoError):
+    """An authentication tag (AES-GCM) does not match the ciphertext, IV and AAD."""
+
+
 cdef enum _ErrorKind:
     _CRYPTO_ERROR
     _KEY_FORMAT_ERROR
     _PADDING_ERROR
     _DECRYPT_ERROR
+    _AUTHENTICATION_ERROR
 
 
 cdef str _drain_error_queue():
@@ -321,6 +346,8 @@ cdef int _raise_error(const char *operation, int kind) except -1:
         raise PaddingError(message)
     if kind == _DECRYPT_ERROR:
         raise DecryptError(message)
+    if kind == _AUTHENTICATION_ERROR:
+        raise AuthenticationError(message)
     raise CryptoError(message)
 
 
@@ -364,7 +391,13 @@ def random_bytes(int n):
 
 
 # ---------------------------------------------------------------------------------------------
-# Hashes over the low-level SHA_CTX, SHA256_CTX and SHA512_CTX structures
+# Hashes with serialisable contexts
+#
+# SHA-1 and SHA-2 run on OpenSSL's low-level SHA_CTX, SHA256_CTX and SHA512_CTX structures.
+# SHA-512/224 and SHA-512/256 are SHA-512 with their own initial hash values (FIPS 180-4)
+# and a shorter md_len, which SHA512_Final honours. OpenSSL 3.0 has no public
+# SHA-3 context structure, so SHA-3 runs on the Keccak-f[1600] sponge below, whose state is
+# plain bytes.
 
 
 cdef enum _HashId:
@@ -373,16 +406,47 @@ cdef enum _HashId:
     _SHA256
     _SHA384
     _SHA512
+    _SHA512_224
+    _SHA512_256
+    _SHA3_224
+    _SHA3_256
+    _SHA3_384
+    _SHA3_512
+    _HASH_COUNT
+
+
+cdef enum _HashFamily:
+    _FAMILY_SHA1
+    _FAMILY_SHA256
+    _FAMILY_SHA512
+    _FAMILY_KECCAK
+
+
+cdef enum:
+    _KECCAK_STATE_BYTES = 200
+    _KECCAK_ROUNDS = 24
+
+
+cdef struct _KeccakContext:
+    # The 25 lanes of the Keccak state, each stored little-endian, as FIPS 202 orders the bits.
+    unsigned char state[_KECCAK_STATE_BYTES]
+    # Bytes absorbed into the current block, always below ``rate``.
+    unsigned int num
+    # The block size (rate) and the digest size, both in bytes.
+    unsigned int rate
+    unsigned int md_len
 
 
 cdef union _HashContext:
     SHA_CTX sha1
     SHA256_CTX sha256
     SHA512_CTX sha512
+    _KeccakContext keccak
 
 
 cdef struct _HashInfo:
     const char *name
+    int family
     int digest_size
     int block_size
     size_t context_size
@@ -390,86 +454,234 @@ cdef struct _HashInfo:
 
 
 cdef enum:
-    # The largest block and digest sizes of the supported hashes (SHA-384 and SHA-512).
-    _MAX_BLOCK = 128
+    # The largest block size (the SHA3-224 rate) and digest size (SHA-512, SHA3-512).
+    _MAX_BLOCK = 144
     _MAX_DIGEST = 64
 
-cdef _HashInfo _HASHES[5]
+cdef _HashInfo _HASHES[<int>_HASH_COUNT]
 _HASHES[<int>_SHA1] = _HashInfo(
-    b"sha1", SHA_DIGEST_LENGTH, SHA_CBLOCK, sizeof(SHA_CTX), EVP_sha1()
+    b"sha1", _FAMILY_SHA1, SHA_DIGEST_LENGTH, SHA_CBLOCK, sizeof(SHA_CTX), EVP_sha1()
 )
 _HASHES[<int>_SHA224] = _HashInfo(
-    b"sha224", SHA224_DIGEST_LENGTH, SHA256_CBLOCK, sizeof(SHA256_CTX), EVP_sha224()
+    b"sha224", _FAMILY_SHA256, 28, SHA256_CBLOCK, sizeof(SHA256_CTX), EVP_sha224()
 )
 _HASHES[<int>_SHA256] = _HashInfo(
-    b"sha256", SHA256_DIGEST_LENGTH, SHA256_CBLOCK, sizeof(SHA256_CTX), EVP_sha256()
+    b"sha256", _FAMILY_SHA256, 32, SHA256_CBLOCK, sizeof(SHA256_CTX), EVP_sha256()
 )
 _HASHES[<int>_SHA384] = _HashInfo(
-    b"sha384", SHA384_DIGEST_LENGTH, SHA512_CBLOCK, sizeof(SHA512_CTX), EVP_sha384()
+    b"sha384", _FAMILY_SHA512, 48, SHA512_CBLOCK, sizeof(SHA512_CTX), EVP_sha384()
 )
 _HASHES[<int>_SHA512] = _HashInfo(
-    b"sha512", SHA512_DIGEST_LENGTH, SHA512_CBLOCK, sizeof(SHA512_CTX), EVP_sha512()
+    b"sha512", _FAMILY_SHA512, 64, SHA512_CBLOCK, sizeof(SHA512_CTX), EVP_sha512()
+)
+_HASHES[<int>_SHA512_224] = _HashInfo(
+    b"sha512_224", _FAMILY_SHA512, 28, SHA512_CBLOCK, sizeof(SHA512_CTX), EVP_sha512_224()
+)
+_HASHES[<int>_SHA512_256] = _HashInfo(
+    b"sha512_256", _FAMILY_SHA512, 32, SHA512_CBLOCK, sizeof(SHA512_CTX), EVP_sha512_256()
+)
+# The SHA-3 block size is the sponge rate: 200 bytes minus twice the digest size.
+_HASHES[<int>_SHA3_224] = _HashInfo(
+    b"sha3_224", _FAMILY_KECCAK, 28, 144, sizeof(_KeccakContext), EVP_sha3_224()
+)
+_HASHES[<int>_SHA3_256] = _HashInfo(
+    b"sha3_256", _FAMILY_KECCAK, 32, 136, sizeof(_KeccakContext), EVP_sha3_256()
+)
+_HASHES[<int>_SHA3_384] = _HashInfo(
+    b"sha3_384", _FAMILY_KECCAK, 48, 104, sizeof(_KeccakContext), EVP_sha3_384()
+)
+_HASHES[<int>_SHA3_512] = _HashInfo(
+    b"sha3_512", _FAMILY_KECCAK, 64, 72, sizeof(_KeccakContext), EVP_sha3_512()
 )
 
 cdef dict _HASH_IDS = {
-    "sha1": _SHA1,
-    "sha224": _SHA224,
-    "sha256": _SHA256,
-    "sha384": _SHA384,
-    "sha512": _SHA512,
+    _HASHES[i].name.decode("ascii"): i for i in range(<int>_HASH_COUNT)
 }
+
+# Initial hash values of SHA-512/224 and SHA-512/256 (FIPS 180-4).
+cdef SHA_LONG64 _SHA512_224_IV[8]
+_SHA512_224_IV[:] = [
+    0x8C3D37C819544DA2, 0x73E1996689DCD4D6, 0x1DFAB7AE32FF9C82, 0x679DD514582F9FCF,
+    0x0F6D2B697BD44DA8, 0x77E36F7304C48942, 0x3F9D85A86A1D36C8, 0x1112E6AD91D692A1,
+]
+cdef SHA_LONG64 _SHA512_256_IV[8]
+_SHA512_256_IV[:] = [
+    0x22312194FC2BF72C, 0x9F555FA3C84C64C2, 0x2393B86B6F53B151, 0x963877195940EABD,
+    0x96283EE2A88EFFE3, 0xBE5E1E2553863992, 0x2B0199FC2C85B8AA, 0x0EB72DDC81C52CA2,
+]
 
 
 cdef int _hash_id(name) except -1:
     try:
         return _HASH_IDS[name]
     except (KeyError, TypeError):
-        raise ValueError(
-            f"unsupported hash {name!r}: expected sha1, sha224, sha256, sha384 or sha512"
-        ) from None
+        expected = ", ".join(sorted(_HASH_IDS))
+        raise ValueError(f"unsupported hash {name!r}: expected one of {expected}") from None
+
+
+# --- the Keccak-f[1600] sponge of FIPS 202
+
+# Round constants of the iota step.
+cdef uint64_t _KECCAK_ROUND_CONSTANTS[_KECCAK_ROUNDS]
+_KECCAK_ROUND_CONSTANTS[:] = [
+    0x0000000000000001, 0x0000000000008082, 0x800000000000808A, 0x8000000080008000,
+    0x000000000000808B, 0x0000000080000001, 0x8000000080008081, 0x8000000000008009,
+    0x000000000000008A, 0x0000000000000088, 0x0000000080008009, 0x000000008000000A,
+    0x000000008000808B, 0x800000000000008B, 0x8000000000008089, 0x8000000000008003,
+    0x8000000000008002, 0x8000000000000080, 0x000000000000800A, 0x800000008000000A,
+    0x8000000080008081, 0x8000000000008080, 0x0000000080000001, 0x8000000080008008,
+]
+# The rho and pi steps visit the lanes other than (0, 0) in one cycle: lane PI_LANES[i] takes
+# the previous lane of the cycle rotated left by RHO_OFFSETS[i] bits. Lane (x, y) has index
+# x + 5y.
+cdef unsigned int _KECCAK_RHO_OFFSETS[_KECCAK_ROUNDS]
+_KECCAK_RHO_OFFSETS[:] = [
+    1, 3, 6, 10, 15, 21, 28, 36, 45, 55, 2, 14, 27, 41, 56, 8, 25, 43, 62, 18, 39, 61, 20, 44,
+]
+cdef unsigned int _KECCAK_PI_LANES[_KECCAK_ROUNDS]
+_KECCAK_PI_LANES[:] = [
+    10, 7, 11, 17, 18, 3, 5, 16, 8, 21, 24, 4, 15, 23, 19, 13, 12, 2, 20, 14, 22, 9, 6, 1,
+]
+
+
+cdef inline uint64_t _rotate_left(uint64_t value, unsigned int bits) noexcept nogil:
+    return (value << bits) | (value >> (64 - bits))
+
+
+@cython.cdivision(True)
+cdef void _keccak_permute(unsigned char *state) noexcept nogil:
+    """Apply Keccak-f[1600] to the 200-byte state in place."""
+    cdef uint64_t lanes[25]
+    cdef uint64_t column[5]
+    cdef uint64_t carried
+    cdef uint64_t displaced
+    cdef uint64_t theta
+    cdef int i
+    cdef int j
+    cdef int x
+    cdef int y
+    cdef int round_index
+    for i in range(25):
+        lanes[i] = 0
+        for j in range(8):
+            lanes[i] |= (<uint64_t>state[8 * i + j]) << (8 * j)
+    for round_index in range(_KECCAK_ROUNDS):
+        # theta: XOR each lane with the parities of two neighbouring columns.
+        for x in range(5):
+            column[x] = lanes[x] ^ lanes[x + 5] ^ lanes[x + 10] ^ lanes[x + 15] ^ lanes[x + 20]
+        for x in range(5):
+            theta = column[(x + 4) % 5] ^ _rotate_left(column[(x + 1) % 5], 1)
+            for y in range(0, 25, 5):
+                lanes[y + x] ^= theta
+        # rho and pi: rotate each lane and move it to its new position.
+        carried = lanes[1]
+        for i in range(_KECCAK_ROUNDS):
+            j = _KECCAK_PI_LANES[i]
+            displaced = lanes[j]
+            lanes[j] = _rotate_left(carried, _KECCAK_RHO_OFFSETS[i])
+            carried = displaced
+        # chi: the only non-linear step, along each row.
+        for y in range(0, 25, 5):
+            for x in range(5):
+                column[x] = lanes[y + x]
+            for x in range(5):
+                lanes[y + x] = column[x] ^ ((~column[(x + 1) % 5]) & column[(x + 2) % 5])
+        # iota
+        lanes[0] ^= _KECCAK_ROUND_CONSTANTS[round_index]
+    for i in range(25):
+        for j in range(8):
+            state[8 * i + j] = <unsigned char>(lanes[i] >> (8 * j))
+    OPENSSL_cleanse(lanes, sizeof(lanes))
+    OPENSSL_cleanse(column, sizeof(column))
+
+
+cdef void _keccak_start(_KeccakContext *context, int rate, int md_len) noexcept nogil:
+    memset(context, 0, sizeof(_KeccakContext))
+    context.rate = rate
+    context.md_len = md_len
+
+
+cdef void _keccak_absorb(
+    _KeccakContext *context, const unsigned char *data, size_t length
+) noexcept nogil:
+    cdef size_t i
+    for i in range(length):
+        context.state[context.num] ^= data[i]
+        context.num += 1
+        if context.num == context.rate:
+            _keccak_permute(context.state)
+            context.num = 0
+
+
+cdef void _keccak_finish(_KeccakContext *context, unsigned char *out) noexcept nogil:
+    # SHA-3 appends the domain bits 01 and the first bit of the pad10*1 rule (0x06), and the
+    # last bit of the padding ends the block (0x80).
+    context.state[context.num] ^= 0x06
+    context.state[context.rate - 1] ^= 0x80
+    _keccak_permute(context.state)
+    memcpy(out, context.state, context.md_len)
+
+
+# --- dispatch by hash family
 
 
 cdef int _hash_start(int hash_id, _HashContext *context) noexcept nogil:
+    cdef const _HashInfo *info = &_HASHES[hash_id]
+    cdef int ok
+    cdef int i
     # SHA384_Init and SHA512_Init leave the data block uninitialised. Zeroing the whole union
     # keeps stale stack bytes out of a serialised context.
     memset(context, 0, sizeof(_HashContext))
-    if hash_id == _SHA1:
+    if info.family == _FAMILY_SHA1:
         return SHA1_Init(&context.sha1)
-    if hash_id == _SHA224:
-        return SHA224_Init(&context.sha256)
-    if hash_id == _SHA256:
+    if info.family == _FAMILY_SHA256:
+        if hash_id == _SHA224:
+            return SHA224_Init(&context.sha256)
         return SHA256_Init(&context.sha256)
+    if info.family == _FAMILY_KECCAK:
+        _keccak_start(&context.keccak, info.block_size, info.digest_size)
+        return 1
     if hash_id == _SHA384:
         return SHA384_Init(&context.sha512)
-    return SHA512_Init(&context.sha512)
+    ok = SHA512_Init(&context.sha512)
+    if hash_id == _SHA512_224:
+        for i in range(8):
+            context.sha512.h[i] = _SHA512_224_IV[i]
+    elif hash_id == _SHA512_256:
+        for i in range(8):
+            context.sha512.h[i] = _SHA512_256_IV[i]
+    context.sha512.md_len = info.digest_size
+    return ok
 
 
 cdef int _hash_absorb(
     int hash_id, _HashContext *context, const void *data, size_t length
 ) noexcept nogil:
-    if hash_id == _SHA1:
+    cdef int family = _HASHES[hash_id].family
+    # SHA224_Update and SHA384_Update are SHA256_Update and SHA512_Update under other names.
+    if family == _FAMILY_SHA1:
         return SHA1_Update(&context.sha1, data, length)
-    if hash_id == _SHA224:
-        return SHA224_Update(&context.sha256, data, length)
-    if hash_id == _SHA256:
+    if family == _FAMILY_SHA256:
         return SHA256_Update(&context.sha256, data, length)
-    if hash_id == _SHA384:
-        return SHA384_Update(&context.sha512, data, length)
-    return SHA512_Update(&context.sha512, data, length)
+    if family == _FAMILY_SHA512:
+        return SHA512_Update(&context.sha512, data, length)
+    _keccak_absorb(&context.keccak, <const unsigned char *>data, length)
+    return 1
 
 
 cdef int _hash_finish(int hash_id, _HashContext *context, unsigned char *out) noexcept nogil:
-    cdef int ok
-    if hash_id == _SHA1:
+    cdef int family = _HASHES[hash_id].family
+    cdef int ok = 1
+    # SHA256_Final and SHA512_Final write md_len bytes, so they also finish SHA-224, SHA-384
+    # and the SHA-512/t hashes.
+    if family == _FAMILY_SHA1:
         ok = SHA1_Final(out, &context.sha1)
-    elif hash_id == _SHA224:
-        ok = SHA224_Final(out, &context.sha256)
-    elif hash_id == _SHA256:
+    elif family == _FAMILY_SHA256:
         ok = SHA256_Final(out, &context.sha256)
-    elif hash_id == _SHA384:
-        ok = SHA384_Final(out, &context.sha512)
-    else:
+    elif family == _FAMILY_SHA512:
         ok = SHA512_Final(out, &context.sha512)
+    else:
+        _keccak_finish(&context.keccak, out)
     OPENSSL_cleanse(context, sizeof(_HashContext))
     return ok
 
@@ -488,29 +700,36 @@ cdef int _hash_once(
 cdef int _load_context(int hash_id, bytes serialised, _HashContext *context) except -1:
     """Copy a serialised context into ``context`` after checking its size and counters.
 
-    The buffered-byte counter ``num`` must stay below the block size, or SHA*_Update and
-    SHA*_Final would write past the data block. ``md_len`` must match the hash.
+    The buffered-byte counter ``num`` must stay below the block size, or the update and final
+    functions would write past the data block. ``md_len`` (and the Keccak rate) must match the
+    hash.
     """
     cdef const _HashInfo *info = &_HASHES[hash_id]
     cdef unsigned int buffered
     cdef unsigned int digest_length
+    cdef unsigned int block_size = info.block_size
     if <size_t>len(serialised) != info.context_size:
         raise ValueError(
             f"a {info.name.decode()} hash context is {info.context_size} bytes, "
             f"got {len(serialised)}"
         )
     memcpy(context, PyBytes_AS_STRING(serialised), info.context_size)
-    if hash_id == _SHA1:
+    if info.family == _FAMILY_SHA1:
         buffered = context.sha1.num
         digest_length = SHA_DIGEST_LENGTH
-    elif hash_id == _SHA224 or hash_id == _SHA256:
+    elif info.family == _FAMILY_SHA256:
         buffered = context.sha256.num
         digest_length = context.sha256.md_len
-    else:
+    elif info.family == _FAMILY_SHA512:
         buffered = context.sha512.num
         digest_length = context.sha512.md_len
+    else:
+        buffered = context.keccak.num
+        digest_length = context.keccak.md_len
+        block_size = context.keccak.rate
     if (
         buffered >= <unsigned int>info.block_size
+        or block_size != <unsigned int>info.block_size
         or digest_length != <unsigned int>info.digest_size
     ):
         OPENSSL_cleanse(context, sizeof(_HashContext))
@@ -522,6 +741,7 @@ cdef bytes _dump_context(int hash_id, _HashContext *context):
     cdef bytes out = PyBytes_FromStringAndSize(<char *>context, _HASHES[hash_id].context_size)
     OPENSSL_cleanse(context, sizeof(_HashContext))
     return out
+
 
 
 def digest_size(name):
@@ -709,15 +929,35 @@ def hmac_final(name, bytes key not None, bytes ctx not None):
 
 
 cdef enum _CipherId:
+    # AES ids come in groups of three per mode, in key-size order (128, 192, 256 bits), so
+    # _aes_cipher_id can compute them.
     _AES_128_ECB
     _AES_192_ECB
     _AES_256_ECB
     _AES_128_CBC
     _AES_192_CBC
     _AES_256_CBC
+    _AES_128_GCM
+    _AES_192_GCM
+    _AES_256_GCM
     _DES_EDE3_ECB
     _DES_EDE3_CBC
     _CIPHER_COUNT
+
+
+cdef enum _CipherMode:
+    _MODE_ECB
+    _MODE_CBC
+    _MODE_GCM
+
+
+cdef enum:
+    _AES_BLOCK = 16
+    _DES_BLOCK = 8
+    # Three-key triple DES and AES-256 keys, the longest keys the ciphers take.
+    _MAX_CIPHER_KEY = 32
+    # Bytes processed per EVP_CipherUpdate call where the output goes to a stack buffer.
+    _CHUNK_BYTES = 1024
 
 
 # Fetched once at import: an explicitly fetched EVP_CIPHER spares EVP_CipherInit_ex2 the
@@ -733,6 +973,9 @@ cdef void _fetch_ciphers() noexcept:
     names[<int>_AES_128_CBC] = b"AES-128-CBC"
     names[<int>_AES_192_CBC] = b"AES-192-CBC"
     names[<int>_AES_256_CBC] = b"AES-256-CBC"
+    names[<int>_AES_128_GCM] = b"AES-128-GCM"
+    names[<int>_AES_192_GCM] = b"AES-192-GCM"
+    names[<int>_AES_256_GCM] = b"AES-256-GCM"
     names[<int>_DES_EDE3_ECB] = b"DES-EDE3-ECB"
     names[<int>_DES_EDE3_CBC] = b"DES-EDE3-CBC"
     for i in range(<int>_CIPHER_COUNT):
@@ -743,17 +986,63 @@ cdef void _fetch_ciphers() noexcept:
 _fetch_ciphers()
 
 
+cdef int _aes_cipher_id(int key_length, int mode) except -1:
+    if key_length == 16:
+        return <int>_AES_128_ECB + 3 * mode
+    if key_length == 24:
+        return <int>_AES_192_ECB + 3 * mode
+    if key_length == 32:
+        return <int>_AES_256_ECB + 3 * mode
+    raise ValueError(f"an AES key is 16, 24 or 32 bytes, got {key_length}")
+
+
+cdef int _des3_cipher_id(int key_length, int mode) except -1:
+    if key_length != 16 and key_length != 24:
+        raise ValueError(f"a triple DES key is 16 or 24 bytes, got {key_length}")
+    return _DES_EDE3_CBC if mode == _MODE_CBC else _DES_EDE3_ECB
+
+
+cdef int _load_cipher_key(bint des3, bytes key, unsigned char *key_buffer) noexcept:
+    """Copy ``key`` into the ``_MAX_CIPHER_KEY``-byte ``key_buffer`` in the form libcrypto takes.
+
+    Two-key triple DES becomes three-key triple DES with K3 = K1. The caller checked the length
+    and clears the buffer after use.
+    """
+    cdef int key_length = len(key)
+    memcpy(key_buffer, PyBytes_AS_STRING(key), key_length)
+    if des3 and key_length == 16:
+        memcpy(key_buffer + 16, PyBytes_AS_STRING(key), 8)
+    return 0
+
+
+cdef int _start_cipher(
+    EVP_CIPHER_CTX **ctx,
+    int cipher_id,
+    const unsigned char *key,
+    const unsigned char *iv,
+    int encrypt,
+) except -1 nogil:
+    """Allocate ``ctx[0]`` and initialise it for an ECB or CBC cipher without padding."""
+    cdef const EVP_CIPHER *algorithm = _CIPHERS[cipher_id]
+    _check(algorithm != NULL, "EVP_CIPHER_fetch")
+    ctx[0] = EVP_CIPHER_CTX_new()
+    _check(ctx[0] != NULL, "EVP_CIPHER_CTX_new")
+    _check(EVP_CipherInit_ex2(ctx[0], algorithm, key, iv, encrypt, NULL), "EVP_CipherInit_ex2")
+    _check(EVP_CIPHER_CTX_set_padding(ctx[0], 0), "EVP_CIPHER_CTX_set_padding")
+    return 0
+
+
 cdef dict _CIPHER_MODES = {
-    "aes-ecb": (False, False),
-    "aes-cbc": (False, True),
-    "des3-ecb": (True, False),
-    "des3-cbc": (True, True),
+    "aes-ecb": (False, _MODE_ECB),
+    "aes-cbc": (False, _MODE_CBC),
+    "des3-ecb": (True, _MODE_ECB),
+    "des3-cbc": (True, _MODE_CBC),
 }
 
 
 def cipher(name, bint encrypt, bytes key not None, iv, bytes data not None, bint pad):
     try:
-        des3, chained = _CIPHER_MODES[name]
+        des3, mode = _CIPHER_MODES[name]
     except (KeyError, TypeError):
         raise ValueError(
             f"unsupported cipher {name!r}: expected aes-ecb, aes-cbc, des3-ecb or des3-cbc"
@@ -763,23 +1052,14 @@ def cipher(name, bint encrypt, bytes key not None, iv, bytes data not None, bint
     cdef int cipher_id
     cdef int block_size
     if des3:
-        block_size = 8
-        if key_length != 16 and key_length != 24:
-            raise ValueError(f"a triple DES key is 16 or 24 bytes, got {key_length}")
-        cipher_id = _DES_EDE3_CBC if chained else _DES_EDE3_ECB
+        block_size = _DES_BLOCK
+        cipher_id = _des3_cipher_id(key_length, mode)
     else:
-        block_size = 16
-        if key_length == 16:
-            cipher_id = _AES_128_CBC if chained else _AES_128_ECB
-        elif key_length == 24:
-            cipher_id = _AES_192_CBC if chained else _AES_192_ECB
-        elif key_length == 32:
-            cipher_id = _AES_256_CBC if chained else _AES_256_ECB
-        else:
-            raise ValueError(f"an AES key is 16, 24 or 32 bytes, got {key_length}")
+        block_size = _AES_BLOCK
+        cipher_id = _aes_cipher_id(key_length, mode)
 
     cdef const unsigned char *iv_bytes = NULL
-    if chained:
+    if mode == _MODE_CBC:
         if not isinstance(iv, bytes) or len(iv) != block_size:
             found = f"{len(iv)} bytes" if isinstance(iv, bytes) else type(iv).__name__
             raise ValueError(f"{name} needs a {block_size}-byte IV of type bytes, got {found}")
@@ -800,11 +1080,8 @@ def cipher(name, bint encrypt, bytes key not None, iv, bytes data not None, bint
     elif pad and length == 0:
         raise DataLengthError("padded ciphertext cannot be empty")
 
-    cdef unsigned char key_buffer[32]
-    memcpy(key_buffer, PyBytes_AS_STRING(key), key_length)
-    if des3 and key_length == 16:
-        # Two-key triple DES is three-key triple DES with K3 = K1.
-        memcpy(key_buffer + 16, PyBytes_AS_STRING(key), 8)
+    cdef unsigned char key_buffer[_MAX_CIPHER_KEY]
+    _load_cipher_key(des3, key, key_buffer)
     cdef const EVP_CIPHER *algorithm = _CIPHERS[cipher_id]
     cdef bytes out = PyBytes_FromStringAndSize(NULL, out_length)
     cdef unsigned char *target = <unsigned char *>PyBytes_AS_STRING(out)
@@ -840,6 +1117,398 @@ def cipher(name, bint encrypt, bytes key not None, iv, bytes data not None, bint
     if update_length + final_length != out_length:
         return out[: update_length + final_length]
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# CMAC (NIST SP 800-38B) over AES and triple DES, with a serialisable context
+#
+# The context is the CBC-MAC chaining value (one block) followed by the buffered input, 0 to
+# one block long. Updates hold back the last block, even a whole one, because CMAC treats the
+# final block differently.
+
+
+# CMAC cipher name: (triple DES, block size).
+cdef dict _CMAC_CIPHERS = {"aes": (False, _AES_BLOCK), "des3": (True, _DES_BLOCK)}
+
+
+cdef tuple _cmac_cipher_info(name):
+    try:
+        return _CMAC_CIPHERS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unsupported CMAC cipher {name!r}: expected aes or des3") from None
+
+
+cdef int _cmac_cipher(name, bytes key, int *block_size) except -1:
+    """Check the key for the CMAC cipher ``name`` and return the ECB cipher id."""
+    des3, block_size[0] = _cmac_cipher_info(name)
+    if des3:
+        return _des3_cipher_id(len(key), _MODE_ECB)
+    return _aes_cipher_id(len(key), _MODE_ECB)
+
+
+cdef int _check_cmac_context(name, bytes ctx, int block_size) except -1:
+    if not block_size <= len(ctx) <= 2 * block_size:
+        raise ValueError(
+            f"a {name} CMAC context is {block_size} to {2 * block_size} bytes, got {len(ctx)}"
+        )
+    return 0
+
+
+cdef int _cbc_mac_blocks(
+    int cbc_id,
+    const unsigned char *key,
+    int block_size,
+    unsigned char *chain,
+    const unsigned char *data,
+    size_t length,
+) except -1 nogil:
+    """Advance the CBC-MAC value ``chain`` over ``length`` bytes of whole blocks."""
+    cdef EVP_CIPHER_CTX *ctx = NULL
+    cdef unsigned char buffer[_CHUNK_BYTES]
+    cdef int chunk
+    cdef int written = 0
+    try:
+        _start_cipher(&ctx, cbc_id, key, chain, 1)
+        while length:
+            chunk = <int>(length if length < _CHUNK_BYTES else _CHUNK_BYTES)
+            _check(EVP_CipherUpdate(ctx, buffer, &written, data, chunk), "EVP_CipherUpdate")
+            data += chunk
+            length -= chunk
+        memcpy(chain, buffer + written - block_size, block_size)
+    finally:
+        EVP_CIPHER_CTX_free(ctx)
+        OPENSSL_cleanse(buffer, sizeof(buffer))
+    return 0
+
+
+cdef void _cmac_double(unsigned char *block, int block_size) noexcept nogil:
+    """Multiply ``block`` by x in GF(2^128) or GF(2^64), the subkey step of SP 800-38B."""
+    cdef unsigned char carry = block[0] >> 7
+    cdef int i
+    for i in range(block_size - 1):
+        block[i] = <unsigned char>((block[i] << 1) | (block[i + 1] >> 7))
+    block[block_size - 1] = <unsigned char>(block[block_size - 1] << 1)
+    if carry:
+        # The reduction constants of SP 800-38B: R_128 = 0x87 and R_64 = 0x1B.
+        block[block_size - 1] ^= 0x87 if block_size == _AES_BLOCK else 0x1B
+
+
+cdef int _cmac_finish(
+    int ecb_id,
+    const unsigned char *key,
+    int block_size,
+    const unsigned char *chain,
+    const unsigned char *last,
+    int last_length,
+    unsigned char *out,
+) except -1 nogil:
+    """Compute the CMAC tag from the chaining value and the final, possibly partial, block."""
+    cdef EVP_CIPHER_CTX *ctx = NULL
+    cdef unsigned char subkey[_AES_BLOCK]
+    cdef unsigned char block[_AES_BLOCK]
+    cdef int written = 0
+    cdef int i
+    try:
+        _start_cipher(&ctx, ecb_id, key, NULL, 1)
+        memset(block, 0, sizeof(block))
+        _check(EVP_CipherUpdate(ctx, subkey, &written, block, block_size), "EVP_CipherUpdate")
+        _cmac_double(subkey, block_size)
+        if last_length != block_size:
+            # A partial (or empty) final block gets the 10* padding and the second subkey.
+            _cmac_double(subkey, block_size)
+            memcpy(block, last, last_length)
+            block[last_length] = 0x80
+        else:
+            memcpy(block, last, block_size)
+        for i in range(block_size):
+            block[i] ^= subkey[i] ^ chain[i]
+        _check(EVP_CipherUpdate(ctx, out, &written, block, block_size), "EVP_CipherUpdate")
+    finally:
+        EVP_CIPHER_CTX_free(ctx)
+        OPENSSL_cleanse(subkey, sizeof(subkey))
+        OPENSSL_cleanse(block, sizeof(block))
+    return 0
+
+
+def cmac_init(name):
+    _, block_size = _cmac_cipher_info(name)
+    return bytes(block_size)
+
+
+def cmac_update(name, bytes key not None, bytes ctx not None, bytes data not None):
+    cdef int block_size
+    cdef int ecb_id = _cmac_cipher(name, key, &block_size)
+    cdef bint des3 = ecb_id == _DES_EDE3_ECB
+    cdef int cbc_id = _DES_EDE3_CBC if des3 else ecb_id + 3 * _MODE_CBC
+    _check_cmac_context(name, ctx, block_size)
+    cdef bytes pending = ctx[block_size:] + data
+    # Every byte but the last block (whole or partial) is ready for the CBC-MAC.
+    cdef size_t ready = ((len(pending) - 1) // block_size) * block_size if pending else 0
+    if ready == 0:
+        return ctx[:block_size] + pending
+    cdef unsigned char key_buffer[_MAX_CIPHER_KEY]
+    cdef unsigned char chain[_AES_BLOCK]
+    cdef const unsigned char *source = <const unsigned char *>PyBytes_AS_STRING(pending)
+    _load_cipher_key(des3, key, key_buffer)
+    memcpy(chain, PyBytes_AS_STRING(ctx), block_size)
+    try:
+        with nogil:
+            _cbc_mac_blocks(cbc_id, key_buffer, block_size, chain, source, ready)
+        return PyBytes_FromStringAndSize(<char *>chain, block_size) + pending[ready:]
+    finally:
+        OPENSSL_cleanse(key_buffer, sizeof(key_buffer))
+        OPENSSL_cleanse(chain, sizeof(chain))
+
+
+def cmac_final(name, bytes key not None, bytes ctx not None):
+    cdef int block_size
+    cdef int ecb_id = _cmac_cipher(name, key, &block_size)
+    _check_cmac_context(name, ctx, block_size)
+    cdef unsigned char key_buffer[_MAX_CIPHER_KEY]
+    cdef unsigned char out[_AES_BLOCK]
+    cdef const unsigned char *chain = <const unsigned char *>PyBytes_AS_STRING(ctx)
+    cdef int last_length = len(ctx) - block_size
+    _load_cipher_key(ecb_id == _DES_EDE3_ECB, key, key_buffer)
+    try:
+        with nogil:
+            _cmac_finish(
+                ecb_id, key_buffer, block_size, chain, chain + block_size, last_length, out
+            )
+        return PyBytes_FromStringAndSize(<char *>out, block_size)
+    finally:
+        OPENSSL_cleanse(key_buffer, sizeof(key_buffer))
+
+
+def cmac(name, bytes key not None, bytes data not None):
+    return cmac_final(name, key, cmac_update(name, key, cmac_init(name), data))
+
+
+# ---------------------------------------------------------------------------------------------
+# AES-CTR (NIST SP 800-38A) with a counter of 1 to 128 bits, as CK_AES_CTR_PARAMS defines
+
+
+cdef inline void _counter_block(
+    uint64_t high, uint64_t low, uint64_t high_mask, uint64_t low_mask, uint64_t index,
+    unsigned char *out,
+) noexcept nogil:
+    """Write the counter block ``index`` blocks after (high, low) into ``out``.
+
+    Only the masked counter bits take part in the addition, so the counter wraps within them
+    and the other bits of the block stay as they are.
+    """
+    cdef uint64_t sum_low = low + index
+    cdef uint64_t sum_high = high + (1 if sum_low < low else 0)
+    cdef uint64_t new_low = (low & ~low_mask) | (sum_low & low_mask)
+    cdef uint64_t new_high = (high & ~high_mask) | (sum_high & high_mask)
+    cdef int i
+    for i in range(8):
+        out[i] = <unsigned char>(new_high >> (56 - 8 * i))
+        out[8 + i] = <unsigned char>(new_low >> (56 - 8 * i))
+
+
+cdef int _ctr_crypt(
+    int ecb_id,
+    const unsigned char *key,
+    const unsigned char *initial,
+    int counter_bits,
+    uint64_t offset,
+    const unsigned char *data,
+    size_t length,
+    unsigned char *out,
+) except -1 nogil:
+    cdef EVP_CIPHER_CTX *ctx = NULL
+    cdef unsigned char counters[_CHUNK_BYTES]
+    cdef unsigned char keystream[_CHUNK_BYTES]
+    cdef uint64_t high = 0
+    cdef uint64_t low = 0
+    cdef uint64_t low_mask = <uint64_t>-1
+    cdef uint64_t high_mask = <uint64_t>-1
+    cdef uint64_t block_index = offset // _AES_BLOCK
+    cdef size_t skip = offset % _AES_BLOCK
+    cdef size_t produced
+    cdef size_t take
+    cdef size_t i
+    cdef int blocks
+    cdef int written = 0
+    for i in range(8):
+        high = (high << 8) | initial[i]
+        low = (low << 8) | initial[8 + i]
+    if counter_bits < 64:
+        low_mask = ((<uint64_t>1) << counter_bits) - 1
+        high_mask = 0
+    elif counter_bits < 128:
+        high_mask = ((<uint64_t>1) << (counter_bits - 64)) - 1 if counter_bits > 64 else 0
+    try:
+        _start_cipher(&ctx, ecb_id, key, NULL, 1)
+        while length:
+            blocks = <int>((skip + length + _AES_BLOCK - 1) // _AES_BLOCK)
+            if blocks > _CHUNK_BYTES // _AES_BLOCK:
+                blocks = _CHUNK_BYTES // _AES_BLOCK
+            for i in range(<size_t>blocks):
+                _counter_block(
+                    high, low, high_mask, low_mask, block_index + i, counters + i * _AES_BLOCK
+                )
+            _check(
+                EVP_CipherUpdate(ctx, keystream, &written, counters, blocks * _AES_BLOCK),
+                "EVP_CipherUpdate",
+            )
+            produced = <size_t>blocks * _AES_BLOCK - skip
+            take = length if length < produced else produced
+            for i in range(take):
+                out[i] = data[i] ^ keystream[skip + i]
+            data += take
+            out += take
+            length -= take
+            block_index += <uint64_t>blocks
+            skip = 0
+    finally:
+        EVP_CIPHER_CTX_free(ctx)
+        OPENSSL_cleanse(keystream, sizeof(keystream))
+    return 0
+
+
+def aes_ctr(
+    bytes key not None,
+    bytes counter_block not None,
+    int counter_bits,
+    unsigned long long offset,
+    bytes data not None,
+):
+    cdef int ecb_id = _aes_cipher_id(len(key), _MODE_ECB)
+    if len(counter_block) != _AES_BLOCK:
+        raise ValueError(f"the AES-CTR counter block is 16 bytes, got {len(counter_block)}")
+    if not 1 <= counter_bits <= 128:
+        raise ValueError(f"the AES-CTR counter is 1 to 128 bits, got {counter_bits}")
+    cdef size_t length = len(data)
+    # The last block this call uses must not bring the counter back to its initial value.
+    cdef unsigned long long last_block = (offset + length - 1) // _AES_BLOCK if length else 0
+    if counter_bits < 64 and last_block >= (<unsigned long long>1) << counter_bits:
+        raise DataLengthError(
+            f"a {counter_bits}-bit counter covers {1 << counter_bits} blocks; this input "
+            f"would need block {last_block}"
+        )
+    cdef unsigned char key_buffer[_MAX_CIPHER_KEY]
+    cdef bytes out = PyBytes_FromStringAndSize(NULL, length)
+    cdef unsigned char *target = <unsigned char *>PyBytes_AS_STRING(out)
+    cdef const unsigned char *source = <const unsigned char *>PyBytes_AS_STRING(data)
+    cdef const unsigned char *initial = <const unsigned char *>PyBytes_AS_STRING(counter_block)
+    _load_cipher_key(False, key, key_buffer)
+    try:
+        with nogil:
+            _ctr_crypt(ecb_id, key_buffer, initial, counter_bits, offset, source, length, target)
+    finally:
+        OPENSSL_cleanse(key_buffer, sizeof(key_buffer))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# AES-GCM (NIST SP 800-38D)
+
+
+cdef enum:
+    # OpenSSL 3.0 keeps the GCM IV in a fixed 128-byte field (GCM_IV_MAX_SIZE) and rejects
+    # longer ones.
+    _GCM_MAX_IV = 128
+    _GCM_MAX_TAG = 16
+
+
+def aes_gcm(
+    bint encrypt,
+    bytes key not None,
+    bytes iv not None,
+    bytes aad not None,
+    bytes data not None,
+    int tag_length,
+):
+    cdef int cipher_id = _aes_cipher_id(len(key), _MODE_GCM)
+    cdef int iv_length = len(iv)
+    if not 1 <= iv_length <= _GCM_MAX_IV:
+        raise ValueError(f"an AES-GCM IV is 1 to {_GCM_MAX_IV} bytes, got {iv_length}")
+    if not 1 <= tag_length <= _GCM_MAX_TAG:
+        raise ValueError(f"an AES-GCM tag is 1 to {_GCM_MAX_TAG} bytes, got {tag_length}")
+    if len(aad) > INT_MAX or len(data) > INT_MAX - _GCM_MAX_TAG:
+        raise DataLengthError(
+            f"AES-GCM takes at most {INT_MAX - _GCM_MAX_TAG} bytes of data and {INT_MAX} of AAD"
+        )
+    if not encrypt and len(data) < tag_length:
+        raise DataLengthError(
+            f"AES-GCM ciphertext ends with a {tag_length}-byte tag, got {len(data)} bytes"
+        )
+    cdef int text_length = len(data) if encrypt else len(data) - tag_length
+    cdef int aad_length = len(aad)
+    cdef const unsigned char *source = <const unsigned char *>PyBytes_AS_STRING(data)
+    cdef const unsigned char *aad_bytes = <const unsigned char *>PyBytes_AS_STRING(aad)
+    cdef const unsigned char *iv_bytes = <const unsigned char *>PyBytes_AS_STRING(iv)
+    cdef unsigned char tag[_GCM_MAX_TAG]
+    cdef unsigned char key_buffer[_MAX_CIPHER_KEY]
+    cdef const EVP_CIPHER *algorithm = _CIPHERS[cipher_id]
+    cdef bytes out = PyBytes_FromStringAndSize(NULL, text_length + (tag_length if encrypt else 0))
+    cdef unsigned char *target = <unsigned char *>PyBytes_AS_STRING(out)
+    cdef EVP_CIPHER_CTX *ctx = NULL
+    cdef int written = 0
+    cdef int final_length = 0
+    if not encrypt:
+        memcpy(tag, source + text_length, tag_length)
+    _load_cipher_key(False, key, key_buffer)
+    try:
+        with nogil:
+            _check(algorithm != NULL, "EVP_CIPHER_fetch")
+            ctx = EVP_CIPHER_CTX_new()
+            _check(ctx != NULL, "EVP_CIPHER_CTX_new")
+            _check(
+                EVP_CipherInit_ex2(ctx, algorithm, NULL, NULL, encrypt, NULL),
+                "EVP_CipherInit_ex2",
+            )
+            _check(
+                EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, iv_length, NULL),
+                "setting the AES-GCM IV length",
+            )
+            _check(
+                EVP_CipherInit_ex2(ctx, NULL, key_buffer, iv_bytes, encrypt, NULL),
+                "EVP_CipherInit_ex2",
+            )
+            if aad_length:
+                _check(
+                    EVP_CipherUpdate(ctx, NULL, &written, aad_bytes, aad_length),
+                    "EVP_CipherUpdate",
+                )
+            if text_length:
+                _check(
+                    EVP_CipherUpdate(ctx, target, &written, source, text_length),
+                    "EVP_CipherUpdate",
+                )
+            if not encrypt:
+                _check(
+                    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, tag_length, tag),
+                    "setting the AES-GCM tag",
+                )
+            if encrypt:
+                _check(
+                    EVP_CipherFinal_ex(ctx, target + text_length, &final_length),
+                    "EVP_CipherFinal_ex",
+                )
+                _check(
+                    EVP_CIPHER_CTX_ctrl(
+                        ctx, EVP_CTRL_AEAD_GET_TAG, tag_length, target + text_length
+                    ),
+                    "reading the AES-GCM tag",
+                )
+            else:
+                # On decryption the final call compares the tag.
+                _check(
+                    EVP_CipherFinal_ex(ctx, target + text_length, &final_length),
+                    "AES-GCM tag verification",
+                    _AUTHENTICATION_ERROR,
+                )
+    except AuthenticationError:
+        # The plaintext of a forged message never leaves this function.
+        OPENSSL_cleanse(target, text_length)
+        raise
+    finally:
+        EVP_CIPHER_CTX_free(ctx)
+        OPENSSL_cleanse(key_buffer, sizeof(key_buffer))
+    return out
+
 
 
 # ---------------------------------------------------------------------------------------------

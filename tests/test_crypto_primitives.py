@@ -1,9 +1,12 @@
 """Tests of the libcrypto primitives in ep11core._crypto, without the engine.
 
-Known-answer vectors come from FIPS 180-4 (its example messages), RFC 2202 and RFC 4231 (HMAC),
-NIST SP 800-38A (AES), RFC 8032 (EdDSA) and RFC 7748 (X25519, X448). RSA, ECDSA, EdDSA and DSA
-results are cross-checked with the ``cryptography`` package, which verifies what we sign and
-signs what we verify, and so are the ECDH, X25519, X448 and DH shared secrets.
+Known-answer vectors come from FIPS 180-4 and NIST's SHA-3 examples (the "abc", empty and
+two-block messages), RFC 2202 and RFC 4231 (HMAC), NIST SP 800-38A (AES ECB, CBC and CTR),
+NIST SP 800-38B (CMAC), the test cases of the GCM specification that NIST's GCM validation
+uses, RFC 8032 (EdDSA) and RFC 7748 (X25519, X448). Hashes and HMACs are also cross-checked
+with ``hashlib`` and ``hmac``, and CMAC, CTR and GCM with ``cryptography``. RSA, ECDSA, EdDSA
+and DSA results are cross-checked with the ``cryptography`` package, which verifies what we
+sign and signs what we verify, and so are the ECDH, X25519, X448 and DH shared secrets.
 """
 
 import hashlib
@@ -13,6 +16,7 @@ import threading
 
 import pytest
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+from cryptography.hazmat.primitives import cmac as crypto_cmac
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import (
     dh,
@@ -27,10 +31,12 @@ from cryptography.hazmat.primitives.asymmetric import (
     x25519,
 )
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from curve_vectors import EDDSA_VECTORS, EP11_ALGORITHM_IDENTIFIERS, XDH_VECTORS
 from ep11core import _crypto
 from ep11core._crypto import (
+    AuthenticationError,
     CryptoError,
     DataLengthError,
     DecryptError,
@@ -47,8 +53,42 @@ HASH_CLASSES = {
     "sha384": hashes.SHA384,
     "sha512": hashes.SHA512,
 }
-DIGEST_SIZES = {"sha1": 20, "sha224": 28, "sha256": 32, "sha384": 48, "sha512": 64}
-BLOCK_SIZES = {"sha1": 64, "sha224": 64, "sha256": 64, "sha384": 128, "sha512": 128}
+# Every hash of _crypto: the SHA-1 and SHA-2 names above, which RSA and ECDSA take, and more.
+DIGEST_NAMES = HASH_NAMES + [
+    "sha512_224",
+    "sha512_256",
+    "sha3_224",
+    "sha3_256",
+    "sha3_384",
+    "sha3_512",
+]
+DIGEST_SIZES = {
+    "sha1": 20,
+    "sha224": 28,
+    "sha256": 32,
+    "sha384": 48,
+    "sha512": 64,
+    "sha512_224": 28,
+    "sha512_256": 32,
+    "sha3_224": 28,
+    "sha3_256": 32,
+    "sha3_384": 48,
+    "sha3_512": 64,
+}
+# The SHA-3 block size is the sponge rate.
+BLOCK_SIZES = {
+    "sha1": 64,
+    "sha224": 64,
+    "sha256": 64,
+    "sha384": 128,
+    "sha512": 128,
+    "sha512_224": 128,
+    "sha512_256": 128,
+    "sha3_224": 144,
+    "sha3_256": 136,
+    "sha3_384": 104,
+    "sha3_512": 72,
+}
 
 CURVES = {
     "prime256v1": ec.SECP256R1,
@@ -175,6 +215,53 @@ SHA_VECTORS = [
             "501d289e4900f7e4331b99dec4b5433ac7d329eeb6dd26545e96e55b874be909"
         ),
     ),
+    # FIPS 180-4 SHA-512/t examples.
+    ("sha512_224", b"abc", "4634270f707b6a54daae7530460842e20e37ed265ceee9a43e8924aa"),
+    ("sha512_224", M896, "23fec5bb94d60b23308192640b0c453335d664734fe40e7268674af9"),
+    (
+        "sha512_256",
+        b"abc",
+        "53048e2681941ef99b2e29b76b4c7dabe4c2d0c634fc6d46e0e2f13107e7af23",
+    ),
+    (
+        "sha512_256",
+        M896,
+        "3928e184fb8690f840da3988121d31be65cb9d3ef83ee6146feac861e19b563a",
+    ),
+    # FIPS 202 SHA-3 examples.
+    ("sha3_224", b"", "6b4e03423667dbb73b6e15454f0eb1abd4597f9a1b078e3f5b5a6bc7"),
+    ("sha3_224", b"abc", "e642824c3f8cf24ad09234ee7d3c766fc9a3a5168d0c94ad73b46fdf"),
+    ("sha3_256", b"", "a7ffc6f8bf1ed76651c14756a061d662f580ff4de43b49fa82d80a4b80f8434a"),
+    ("sha3_256", b"abc", "3a985da74fe225b2045c172d6bd390bd855f086e3e9d525b46bfe24511431532"),
+    (
+        "sha3_256",
+        b"a" * 1_000_000,
+        "5c8875ae474a3634ba4fd55ec85bffd661f32aca75c6d699d0cdcb6c115891c1",
+    ),
+    (
+        "sha3_384",
+        b"abc",
+        (
+            "ec01498288516fc926459f58e2c6ad8df9b473cb0fc08c2596da7cf0e49be4b2"
+            "98d88cea927ac7f539f1edf228376d25"
+        ),
+    ),
+    (
+        "sha3_512",
+        b"abc",
+        (
+            "b751850b1a57168a5693cd924b6b096e08f621827444f70d884f5d0240d2712e"
+            "10e116e9192af3c91a7ec57647e3934057340b4cf408d5a56592f8274eec53f0"
+        ),
+    ),
+    (
+        "sha3_512",
+        M896,
+        (
+            "afebb2ef542e6579c50cad06d2e578f9f8dd6881d7dc824d26360feebf18a4fa"
+            "73e3261122948efcfd492e74e82e2189ed0fb440d187f382270cb455f21dd185"
+        ),
+    ),
 ]
 
 
@@ -191,13 +278,13 @@ def test_hash_context_known_answer(name, message, expected):
     assert _crypto.hash_final(name, context).hex() == expected
 
 
-@pytest.mark.parametrize("name", HASH_NAMES)
+@pytest.mark.parametrize("name", DIGEST_NAMES)
 def test_digest_size(name):
     assert _crypto.digest_size(name) == DIGEST_SIZES[name]
     assert len(_crypto.digest(name, b"x")) == DIGEST_SIZES[name]
 
 
-@pytest.mark.parametrize("name", HASH_NAMES)
+@pytest.mark.parametrize("name", DIGEST_NAMES)
 def test_hash_context_every_split(name):
     message = bytes(random.Random(name).getrandbits(8) for _ in range(2 * BLOCK_SIZES[name] + 37))
     expected = _crypto.digest(name, message)
@@ -208,7 +295,7 @@ def test_hash_context_every_split(name):
         assert _crypto.hash_final(name, context) == expected, f"split at {split}"
 
 
-@pytest.mark.parametrize("name", HASH_NAMES)
+@pytest.mark.parametrize("name", DIGEST_NAMES)
 def test_hash_context_byte_by_byte(name):
     message = bytes(range(256)) * 2
     context = _crypto.hash_init(name)
@@ -217,7 +304,7 @@ def test_hash_context_byte_by_byte(name):
     assert _crypto.hash_final(name, context) == hashlib.new(name, message).digest()
 
 
-@pytest.mark.parametrize("name", HASH_NAMES)
+@pytest.mark.parametrize("name", DIGEST_NAMES)
 def test_hash_context_is_reusable(name):
     context = _crypto.hash_update(name, _crypto.hash_init(name), b"shared prefix ")
     first = _crypto.hash_final(name, _crypto.hash_update(name, context, b"one"))
@@ -226,13 +313,13 @@ def test_hash_context_is_reusable(name):
     assert second == hashlib.new(name, b"shared prefix two").digest()
 
 
-@pytest.mark.parametrize("name", HASH_NAMES)
+@pytest.mark.parametrize("name", DIGEST_NAMES)
 def test_hash_init_is_deterministic(name):
     assert _crypto.hash_init(name) == _crypto.hash_init(name)
     assert _crypto.hash_final(name, _crypto.hash_init(name)) == hashlib.new(name).digest()
 
 
-@pytest.mark.parametrize("name", HASH_NAMES)
+@pytest.mark.parametrize("name", DIGEST_NAMES)
 def test_hash_context_wrong_length(name):
     context = _crypto.hash_init(name)
     with pytest.raises(ValueError):
@@ -243,12 +330,16 @@ def test_hash_context_wrong_length(name):
         _crypto.hash_final(name, b"")
 
 
-@pytest.mark.parametrize("name", HASH_NAMES)
+@pytest.mark.parametrize("name", DIGEST_NAMES)
 def test_hash_context_corrupt_counter(name):
     # ``num`` counts the bytes buffered in the block. In every SHA*_CTX it is the first
-    # unsigned int after the data block, at a fixed offset from the end.
+    # unsigned int after the data block, at a fixed offset from the end. The SHA-3 context
+    # ends with num, rate and digest size.
     context = bytearray(_crypto.hash_init(name))
-    offset = len(context) - (4 if name == "sha1" else 8)
+    if name.startswith("sha3_"):
+        offset = len(context) - 12
+    else:
+        offset = len(context) - (4 if name == "sha1" else 8)
     context[offset : offset + 4] = (0xFFFF).to_bytes(4, "little")
     with pytest.raises(ValueError):
         _crypto.hash_update(name, bytes(context), b"data")
@@ -256,7 +347,35 @@ def test_hash_context_corrupt_counter(name):
         _crypto.hash_final(name, bytes(context))
 
 
-@pytest.mark.parametrize("name,other", [("sha224", "sha256"), ("sha384", "sha512")])
+def test_sha3_context_corrupt_rate():
+    # The rate follows num in the SHA-3 context. A larger rate would let absorption write past
+    # the 200-byte state.
+    context = bytearray(_crypto.hash_init("sha3_256"))
+    context[-8:-4] = (200).to_bytes(4, "little")
+    with pytest.raises(ValueError):
+        _crypto.hash_update("sha3_256", bytes(context), b"data")
+
+
+@pytest.mark.parametrize("name", DIGEST_NAMES)
+def test_digest_matches_hashlib(name):
+    generator = random.Random(name)
+    for length in (0, 1, 55, 56, 63, 64, 71, 72, 73, 135, 136, 137, 143, 144, 145, 1000):
+        message = bytes(generator.getrandbits(8) for _ in range(length))
+        expected = hashlib.new(name, message).digest()
+        assert _crypto.digest(name, message) == expected, f"{length} bytes"
+
+
+@pytest.mark.parametrize(
+    "name,other",
+    [
+        ("sha224", "sha256"),
+        ("sha384", "sha512"),
+        ("sha512_224", "sha512_256"),
+        ("sha512_256", "sha512"),
+        ("sha3_224", "sha3_256"),
+        ("sha3_384", "sha3_512"),
+    ],
+)
 def test_hash_context_of_sibling_hash(name, other):
     with pytest.raises(ValueError):
         _crypto.hash_final(name, _crypto.hash_init(other))
@@ -264,7 +383,7 @@ def test_hash_context_of_sibling_hash(name, other):
         _crypto.hash_update(other, _crypto.hash_init(name), b"x")
 
 
-@pytest.mark.parametrize("bad", ["md5", "SHA256", "sha3-256", "", None, 5])
+@pytest.mark.parametrize("bad", ["md5", "SHA256", "sha3-256", "sha512/256", "", None, 5])
 def test_hash_unknown_name(bad):
     with pytest.raises(ValueError):
         _crypto.digest(bad, b"x")
@@ -374,7 +493,7 @@ def test_hmac_sha1_rfc2202(key, data, expected):
     assert _crypto.hmac_final("sha1", key, context).hex() == expected
 
 
-@pytest.mark.parametrize("name", HASH_NAMES)
+@pytest.mark.parametrize("name", DIGEST_NAMES)
 def test_hmac_key_lengths(name):
     block = BLOCK_SIZES[name]
     for key_length in (0, 1, block - 1, block, block + 1, 3 * block):
@@ -386,7 +505,7 @@ def test_hmac_key_lengths(name):
         assert _crypto.hmac_final(name, key, context) == expected, f"key of {key_length} bytes"
 
 
-@pytest.mark.parametrize("name", HASH_NAMES)
+@pytest.mark.parametrize("name", DIGEST_NAMES)
 def test_hmac_context_every_split(name):
     key = b"k" * 40
     message = bytes(random.Random(7).getrandbits(8) for _ in range(BLOCK_SIZES[name] + 21))
@@ -589,10 +708,337 @@ def test_cipher_ecb_ignores_iv():
     assert _crypto.cipher("aes-ecb", True, key, bytes(16), bytes(16), False) == expected
 
 
-@pytest.mark.parametrize("bad", ["aes-gcm", "AES-CBC", "des-ecb", "", None])
+@pytest.mark.parametrize("bad", ["aes-gcm", "aes-ctr", "AES-CBC", "des-ecb", "", None])
 def test_cipher_unknown_name(bad):
     with pytest.raises(ValueError):
         _crypto.cipher(bad, True, bytes(16), bytes(16), bytes(16), False)
+
+
+# ---------------------------------------------------------------------------------------------
+# CMAC
+
+SP800_38B_MESSAGE = SP800_38A_PLAINTEXT
+# NIST SP 800-38B examples: (cipher, key, message length, tag).
+SP800_38B_VECTORS = [
+    ("aes", "2b7e151628aed2a6abf7158809cf4f3c", 0, "bb1d6929e95937287fa37d129b756746"),
+    ("aes", "2b7e151628aed2a6abf7158809cf4f3c", 16, "070a16b46b4d4144f79bdd9dd04a287c"),
+    ("aes", "2b7e151628aed2a6abf7158809cf4f3c", 40, "dfa66747de9ae63030ca32611497c827"),
+    ("aes", "2b7e151628aed2a6abf7158809cf4f3c", 64, "51f0bebf7e3b9d92fc49741779363cfe"),
+    (
+        "aes",
+        "8e73b0f7da0e6452c810f32b809079e562f8ead2522c6b7b",
+        0,
+        "d17ddf46adaacde531cac483de7a9367",
+    ),
+    (
+        "aes",
+        "8e73b0f7da0e6452c810f32b809079e562f8ead2522c6b7b",
+        40,
+        "8a1de5be2eb31aad089a82e6ee908b0e",
+    ),
+    (
+        "aes",
+        "603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4",
+        16,
+        "28a7023f452e8f82bd4bf28d8c37c35c",
+    ),
+    (
+        "aes",
+        "603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4",
+        64,
+        "e1992190549f6ed5696a2c056c315410",
+    ),
+]
+
+
+def cryptography_cmac(name: str, key: bytes, message: bytes) -> bytes:
+    if name == "aes":
+        algorithm = algorithms.AES(key)
+    else:
+        algorithm = TripleDES(key + key[:8] if len(key) == 16 else key)
+    mac = crypto_cmac.CMAC(algorithm)
+    mac.update(message)
+    return mac.finalize()
+
+
+@pytest.mark.parametrize("name,key,length,tag", SP800_38B_VECTORS)
+def test_cmac_sp800_38b(name, key, length, tag):
+    key = bytes.fromhex(key)
+    message = SP800_38B_MESSAGE[:length]
+    assert _crypto.cmac(name, key, message).hex() == tag
+    context = _crypto.cmac_update(name, key, _crypto.cmac_init(name), message)
+    assert _crypto.cmac_final(name, key, context).hex() == tag
+
+
+@pytest.mark.parametrize("key_length", [16, 24])
+def test_cmac_des3_matches_cryptography(key_length):
+    key = bytes(random.Random(key_length).getrandbits(8) for _ in range(key_length))
+    for length in (0, 1, 7, 8, 9, 16, 20, 32, 1500):
+        message = bytes(range(256)) * 6
+        message = message[:length]
+        expected = cryptography_cmac("des3", key, message)
+        assert len(expected) == 8
+        assert _crypto.cmac("des3", key, message) == expected, f"{length} bytes"
+
+
+@pytest.mark.parametrize("name,key_length", [("aes", 16), ("aes", 32), ("des3", 24)])
+def test_cmac_context_every_split(name, key_length):
+    key = bytes(random.Random(name).getrandbits(8) for _ in range(key_length))
+    message = bytes(random.Random(3).getrandbits(8) for _ in range(50))
+    expected = cryptography_cmac(name, key, message)
+    for split in range(len(message) + 1):
+        context = _crypto.cmac_update(name, key, _crypto.cmac_init(name), message[:split])
+        context = _crypto.cmac_update(name, key, context, message[split:])
+        assert _crypto.cmac_final(name, key, context) == expected, f"split at {split}"
+
+
+def test_cmac_context_byte_by_byte():
+    key = bytes(range(16))
+    message = bytes(range(100))
+    context = _crypto.cmac_init("aes")
+    for index in range(len(message)):
+        context = _crypto.cmac_update("aes", key, context, message[index : index + 1])
+        # The chaining value and at most one held-back block.
+        assert 16 < len(context) <= 32
+    assert _crypto.cmac_final("aes", key, context) == cryptography_cmac("aes", key, message)
+
+
+def test_cmac_context_wrong_length():
+    key = bytes(16)
+    for context in (b"", bytes(15), bytes(33)):
+        with pytest.raises(ValueError):
+            _crypto.cmac_update("aes", key, context, b"x")
+        with pytest.raises(ValueError):
+            _crypto.cmac_final("aes", key, context)
+
+
+def test_cmac_bad_arguments():
+    with pytest.raises(ValueError):
+        _crypto.cmac("aes", bytes(20), b"x")
+    with pytest.raises(ValueError):
+        _crypto.cmac("des3", bytes(8), b"x")
+    for name in ("aes-cmac", "des", "", None):
+        with pytest.raises(ValueError):
+            _crypto.cmac(name, bytes(16), b"x")
+        with pytest.raises(ValueError):
+            _crypto.cmac_init(name)
+
+
+# ---------------------------------------------------------------------------------------------
+# AES-CTR
+
+SP800_38A_COUNTER = bytes.fromhex("f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff")
+# NIST SP 800-38A appendix F.5, CTR encryption examples.
+SP800_38A_CTR_VECTORS = [
+    (
+        "2b7e151628aed2a6abf7158809cf4f3c",
+        (
+            "874d6191b620e3261bef6864990db6ce9806f66b7970fdff8617187bb9fffdff"
+            "5ae4df3edbd5d35e5b4f09020db03eab1e031dda2fbe03d1792170a0f3009cee"
+        ),
+    ),
+    (
+        "8e73b0f7da0e6452c810f32b809079e562f8ead2522c6b7b",
+        (
+            "1abc932417521ca24f2b0459fe7e6e0b090339ec0aa6faefd5ccc2c6f4ce8e94"
+            "1e36b26bd1ebc670d1bd1d665620abf74f78a7f6d29809585a97daec58c6b050"
+        ),
+    ),
+    (
+        "603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4",
+        (
+            "601ec313775789a5b7a7f504bbf3d228f443e3ca4d62b59aca84e990cacaf5c5"
+            "2b0930daa23de94ce87017ba2d84988ddfc9c58db67aada613c2dd08457941a6"
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize("key,ciphertext", SP800_38A_CTR_VECTORS)
+def test_aes_ctr_sp800_38a(key, ciphertext):
+    key = bytes.fromhex(key)
+    encrypted = _crypto.aes_ctr(key, SP800_38A_COUNTER, 128, 0, SP800_38A_PLAINTEXT)
+    assert encrypted.hex() == ciphertext
+    assert _crypto.aes_ctr(key, SP800_38A_COUNTER, 128, 0, encrypted) == SP800_38A_PLAINTEXT
+
+
+def test_aes_ctr_every_split():
+    key = bytes(range(32))
+    message = bytes(random.Random(5).getrandbits(8) for _ in range(70))
+    encryptor = Cipher(algorithms.AES(key), modes.CTR(SP800_38A_COUNTER)).encryptor()
+    expected = encryptor.update(message) + encryptor.finalize()
+    for split in range(len(message) + 1):
+        first = _crypto.aes_ctr(key, SP800_38A_COUNTER, 128, 0, message[:split])
+        second = _crypto.aes_ctr(key, SP800_38A_COUNTER, 128, split, message[split:])
+        assert first + second == expected, f"split at {split}"
+
+
+def test_aes_ctr_long_input_matches_cryptography():
+    # Longer than the 1024-byte chunk of key stream the primitive makes at a time.
+    key = bytes(range(16))
+    message = bytes(random.Random(6).getrandbits(8) for _ in range(5000))
+    encryptor = Cipher(algorithms.AES(key), modes.CTR(SP800_38A_COUNTER)).encryptor()
+    expected = encryptor.update(message) + encryptor.finalize()
+    assert _crypto.aes_ctr(key, SP800_38A_COUNTER, 128, 0, message) == expected
+    assert _crypto.aes_ctr(key, SP800_38A_COUNTER, 128, 1003, message[1003:]) == expected[1003:]
+
+
+def aes_ecb_blocks(key: bytes, *blocks: bytes) -> bytes:
+    encryptor = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
+    return encryptor.update(b"".join(blocks)) + encryptor.finalize()
+
+
+def test_aes_ctr_counter_wraps_within_its_bits():
+    key = bytes(range(16))
+    # An 8-bit counter at 0xFF wraps to 0x00, and the byte before it stays 0x0A.
+    initial = bytes(14) + b"\x0a\xff"
+    expected = aes_ecb_blocks(key, initial, bytes(14) + b"\x0a\x00", bytes(14) + b"\x0a\x01")
+    assert _crypto.aes_ctr(key, initial, 8, 0, bytes(48)) == expected
+    # A 72-bit counter carries from the low 64 bits into byte 7.
+    initial = bytes(7) + b"\x05" + b"\xff" * 8
+    expected = aes_ecb_blocks(key, initial, bytes(7) + b"\x06" + bytes(8))
+    assert _crypto.aes_ctr(key, initial, 72, 0, bytes(32)) == expected
+    # A 64-bit counter wraps without touching byte 7.
+    expected = aes_ecb_blocks(key, initial, bytes(7) + b"\x05" + bytes(8))
+    assert _crypto.aes_ctr(key, initial, 64, 0, bytes(32)) == expected
+    # A 128-bit counter wraps around the whole block.
+    initial = b"\xff" * 16
+    expected = aes_ecb_blocks(key, initial, bytes(16))
+    assert _crypto.aes_ctr(key, initial, 128, 0, bytes(32)) == expected
+
+
+def test_aes_ctr_rejects_counter_reuse():
+    key = bytes(16)
+    # Two blocks exhaust a 1-bit counter.
+    assert len(_crypto.aes_ctr(key, bytes(16), 1, 0, bytes(32))) == 32
+    with pytest.raises(DataLengthError):
+        _crypto.aes_ctr(key, bytes(16), 1, 0, bytes(33))
+    with pytest.raises(DataLengthError):
+        _crypto.aes_ctr(key, bytes(16), 1, 32, b"x")
+    assert len(_crypto.aes_ctr(key, bytes(16), 8, 255 * 16, bytes(16))) == 16
+    with pytest.raises(DataLengthError):
+        _crypto.aes_ctr(key, bytes(16), 8, 256 * 16, b"x")
+
+
+def test_aes_ctr_bad_arguments():
+    with pytest.raises(ValueError):
+        _crypto.aes_ctr(bytes(20), bytes(16), 128, 0, b"x")
+    with pytest.raises(ValueError):
+        _crypto.aes_ctr(bytes(16), bytes(15), 128, 0, b"x")
+    for bits in (0, 129, -1):
+        with pytest.raises(ValueError):
+            _crypto.aes_ctr(bytes(16), bytes(16), bits, 0, b"x")
+    with pytest.raises(OverflowError):
+        _crypto.aes_ctr(bytes(16), bytes(16), 128, -1, b"x")
+
+
+# ---------------------------------------------------------------------------------------------
+# AES-GCM
+
+GCM_KEY = "feffe9928665731c6d6a8f9467308308"
+GCM_IV = "cafebabefacedbaddecaf888"
+GCM_PLAINTEXT = (
+    "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72"
+    "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b391aafd255"
+)
+GCM_CIPHERTEXT = (
+    "42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e"
+    "21d514b25466931c7d8f6a5aac84aa051ba30b396a0aac973d58e091473f5985"
+)
+# Test cases 1 to 4 of the GCM specification (McGrew and Viega): key, IV, AAD, plaintext,
+# ciphertext, tag. Case 4 is case 3 with AAD and a plaintext 4 bytes short of four blocks.
+GCM_VECTORS = [
+    ("00" * 16, "00" * 12, "", "", "", "58e2fccefa7e3061367f1d57a4e7455a"),
+    (
+        "00" * 16,
+        "00" * 12,
+        "",
+        "00" * 16,
+        "0388dace60b6a392f328c2b971b2fe78",
+        "ab6e47d42cec13bdf53a67b21257bddf",
+    ),
+    (GCM_KEY, GCM_IV, "", GCM_PLAINTEXT, GCM_CIPHERTEXT, "4d5c2af327cd64a62cf35abd2ba6fab4"),
+    (
+        GCM_KEY,
+        GCM_IV,
+        "feedfacedeadbeeffeedfacedeadbeefabaddad2",
+        GCM_PLAINTEXT[:120],
+        GCM_CIPHERTEXT[:120],
+        "5bc94fbc3221a5db94fae95ae7121a47",
+    ),
+]
+
+
+@pytest.mark.parametrize("key,iv,aad,plaintext,ciphertext,tag", GCM_VECTORS)
+def test_aes_gcm_known_answer(key, iv, aad, plaintext, ciphertext, tag):
+    key, iv, aad = bytes.fromhex(key), bytes.fromhex(iv), bytes.fromhex(aad)
+    sealed = _crypto.aes_gcm(True, key, iv, aad, bytes.fromhex(plaintext), 16)
+    assert sealed.hex() == ciphertext + tag
+    assert _crypto.aes_gcm(False, key, iv, aad, sealed, 16).hex() == plaintext
+
+
+@pytest.mark.parametrize("key_length", [16, 24, 32])
+@pytest.mark.parametrize("iv_length", [8, 12, 16, 60, 128])
+def test_aes_gcm_matches_cryptography(key_length, iv_length):
+    generator = random.Random(key_length * 1000 + iv_length)
+    key = bytes(generator.getrandbits(8) for _ in range(key_length))
+    iv = bytes(generator.getrandbits(8) for _ in range(iv_length))
+    aad = bytes(generator.getrandbits(8) for _ in range(21))
+    message = bytes(generator.getrandbits(8) for _ in range(77))
+    expected = AESGCM(key).encrypt(iv, message, aad)
+    assert _crypto.aes_gcm(True, key, iv, aad, message, 16) == expected
+    assert _crypto.aes_gcm(False, key, iv, aad, expected, 16) == message
+
+
+def test_aes_gcm_short_iv_round_trip():
+    # ``cryptography`` takes IVs of 8 bytes and more; GCM and OpenSSL allow one byte.
+    key = bytes(range(16))
+    sealed = _crypto.aes_gcm(True, key, b"\x01", b"", b"message", 16)
+    assert _crypto.aes_gcm(False, key, b"\x01", b"", sealed, 16) == b"message"
+    assert sealed != _crypto.aes_gcm(True, key, b"\x02", b"", b"message", 16)
+
+
+@pytest.mark.parametrize("tag_length", [4, 8, 12, 13, 14, 15])
+def test_aes_gcm_truncated_tag(tag_length):
+    key = bytes(range(16))
+    iv = bytes(12)
+    full = _crypto.aes_gcm(True, key, iv, b"aad", b"message", 16)
+    short = _crypto.aes_gcm(True, key, iv, b"aad", b"message", tag_length)
+    assert short == full[: 7 + tag_length]
+    assert _crypto.aes_gcm(False, key, iv, b"aad", short, tag_length) == b"message"
+
+
+def test_aes_gcm_rejects_forgeries():
+    key = bytes(range(16))
+    iv = bytes(12)
+    sealed = _crypto.aes_gcm(True, key, iv, b"aad", b"message", 16)
+    for index in (0, 6, 7, len(sealed) - 1):
+        forged = bytearray(sealed)
+        forged[index] ^= 0x01
+        with pytest.raises(AuthenticationError):
+            _crypto.aes_gcm(False, key, iv, b"aad", bytes(forged), 16)
+    with pytest.raises(AuthenticationError):
+        _crypto.aes_gcm(False, key, iv, b"other aad", sealed, 16)
+    with pytest.raises(AuthenticationError):
+        _crypto.aes_gcm(False, key, bytes(11) + b"\x01", b"aad", sealed, 16)
+    assert issubclass(AuthenticationError, CryptoError)
+
+
+def test_aes_gcm_bad_arguments():
+    key = bytes(16)
+    with pytest.raises(ValueError):
+        _crypto.aes_gcm(True, bytes(20), bytes(12), b"", b"x", 16)
+    for iv in (b"", bytes(129)):
+        with pytest.raises(ValueError):
+            _crypto.aes_gcm(True, key, iv, b"", b"x", 16)
+    for tag_length in (0, 17, -1):
+        with pytest.raises(ValueError):
+            _crypto.aes_gcm(True, key, bytes(12), b"", b"x", tag_length)
+    with pytest.raises(DataLengthError):
+        _crypto.aes_gcm(False, key, bytes(12), b"", bytes(15), 16)
+    empty = _crypto.aes_gcm(True, key, bytes(12), b"", b"", 16)
+    assert len(empty) == 16
+    assert _crypto.aes_gcm(False, key, bytes(12), b"", empty, 16) == b""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,17 +19,28 @@ cdef extern from "openssl/evp.h" nogil:
         EVP_PKEY_EC
         EVP_PKEY_PUBLIC_KEY
         EVP_PKEY_KEY_PARAMETERS
+        # EVP_CIPHER_CTX_ctrl commands of the AEAD modes (GCM).
+        EVP_CTRL_AEAD_SET_IVLEN
+        EVP_CTRL_AEAD_GET_TAG
+        EVP_CTRL_AEAD_SET_TAG
 
     const EVP_MD *EVP_sha1()
     const EVP_MD *EVP_sha224()
     const EVP_MD *EVP_sha256()
     const EVP_MD *EVP_sha384()
     const EVP_MD *EVP_sha512()
+    const EVP_MD *EVP_sha512_224()
+    const EVP_MD *EVP_sha512_256()
+    const EVP_MD *EVP_sha3_224()
+    const EVP_MD *EVP_sha3_256()
+    const EVP_MD *EVP_sha3_384()
+    const EVP_MD *EVP_sha3_512()
 
     EVP_CIPHER *EVP_CIPHER_fetch(OSSL_LIB_CTX *ctx, const char *algorithm, const char *properties)
     EVP_CIPHER_CTX *EVP_CIPHER_CTX_new()
     void EVP_CIPHER_CTX_free(EVP_CIPHER_CTX *c)
     int EVP_CIPHER_CTX_set_padding(EVP_CIPHER_CTX *c, int pad)
+    int EVP_CIPHER_CTX_ctrl(EVP_CIPHER_CTX *ctx, int type, int arg, void *ptr)
     int EVP_CipherInit_ex2(
         EVP_CIPHER_CTX *ctx,
         const EVP_CIPHER *cipher,

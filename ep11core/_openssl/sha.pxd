@@ -1,8 +1,9 @@
 # openssl/sha.h: the low-level SHA-1 and SHA-2 functions and their context structures.
 #
-# The structures declare only the fields that ep11core._crypto validates. Cython takes
-# sizeof() and the layout from the C header. OpenSSL 3.0 marks these functions deprecated but
-# still exports them.
+# The structures declare only the fields that ep11core._crypto validates or sets. SHA-512/224
+# and SHA-512/256 overwrite the SHA-512 chaining value ``h`` with their own initial values.
+# Cython takes sizeof() and the layout from the C header. OpenSSL 3.0 marks these functions
+# deprecated but still exports them.
 
 cdef extern from "openssl/sha.h" nogil:
     enum:
@@ -22,7 +23,11 @@ cdef extern from "openssl/sha.h" nogil:
         unsigned int num
         unsigned int md_len
 
+    # A macro for unsigned long long (unsigned __int64 on Windows).
+    ctypedef unsigned long long SHA_LONG64
+
     ctypedef struct SHA512_CTX:
+        SHA_LONG64 h[8]
         unsigned int num
         unsigned int md_len
 
