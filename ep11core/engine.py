@@ -48,7 +48,7 @@ from .mechanisms import (
 )
 from .mechanisms.base import DomainParameterGenerator
 from .policy import DEFAULT_POLICY, Policy, Rule, key_defaults, violation
-from .mechanisms.symmetric import AES_KEY_LENGTHS, GENERIC_SECRET_MAX_BYTES
+from .mechanisms.symmetric import DES_KEY_LENGTHS, SECRET_KEY_LENGTHS, normalize_secret_value
 from .types import KeyPair, KeyResult, Mechanism, MechanismInfo, UpdateResult
 
 MAX_RANDOM_BYTES = 1_000_000
@@ -715,9 +715,8 @@ class Engine:
                 CKR.ENCRYPTED_DATA_INVALID: CKR.WRAPPED_KEY_INVALID,
             }.get(error.code, error.code)
             raise PKCS11Error(code, error.detail) from None
-        padded = spec.cipher.single_part or getattr(spec.cipher, "pad", False)
         if object_class == CKO.SECRET_KEY:
-            value = _unwrapped_secret(key_type, value, attributes, padded)
+            value = _unwrapped_secret(key_type, value, attributes, spec.cipher.exact_length)
             attributes = _new_key_attributes(
                 CKO.SECRET_KEY, key_type, attributes, None, local=False
             )
@@ -1044,31 +1043,36 @@ def _describe(attributes: dict) -> dict:
     return dict(attributes)
 
 
-def _unwrapped_secret(key_type: int, value: bytes, template: dict, padded: bool) -> bytes:
-    """Check an unwrapped secret value against the template; trim unpadded block padding."""
-    length = template.get(CKA.VALUE_LEN)
+def _unwrapped_secret(key_type: int, value: bytes, template: dict, exact: bool) -> bytes:
+    """Check an unwrapped secret value against the template; trim unpadded block padding.
+
+    DES keys ignore CKA_VALUE_LEN because their type sets the length, and get odd parity.
+    """
+    lengths = SECRET_KEY_LENGTHS.get(key_type)
+    if lengths is None:
+        raise PKCS11Error(
+            CKR.TEMPLATE_INCONSISTENT, f"unwrapping secret keys of type {key_type:#x} is not supported"
+        )
+    length = DES_KEY_LENGTHS.get(key_type, template.get(CKA.VALUE_LEN))
     if length is not None and length != len(value):
-        if padded or length > len(value):
+        # Only ECB and CBC without padding may return block padding after the key.
+        if exact or length > len(value):
+            if key_type in DES_KEY_LENGTHS:
+                raise PKCS11Error(
+                    CKR.WRAPPED_KEY_INVALID,
+                    f"a {CKK(key_type).name} key is {length} bytes, got {len(value)}",
+                )
             raise PKCS11Error(
                 CKR.TEMPLATE_INCONSISTENT,
                 f"CKA_VALUE_LEN {length} does not match the {len(value)}-byte unwrapped key",
             )
         value = value[:length]
-    if key_type == CKK.AES:
-        if len(value) not in AES_KEY_LENGTHS:
-            raise PKCS11Error(
-                CKR.WRAPPED_KEY_INVALID, f"an AES key cannot be {len(value)} bytes long"
-            )
-    elif key_type == CKK.GENERIC_SECRET:
-        if not 1 <= len(value) <= GENERIC_SECRET_MAX_BYTES:
-            raise PKCS11Error(
-                CKR.WRAPPED_KEY_INVALID, f"a generic secret cannot be {len(value)} bytes long"
-            )
-    else:
+    if len(value) not in lengths:
         raise PKCS11Error(
-            CKR.TEMPLATE_INCONSISTENT, f"unwrapping secret keys of type {key_type:#x} is not supported"
+            CKR.WRAPPED_KEY_INVALID,
+            f"a key of type {CKK(key_type).name} cannot be {len(value)} bytes long",
         )
-    return value
+    return normalize_secret_value(key_type, value)
 
 
 def _unwrapped_private_key(key_type: int, value: bytes):

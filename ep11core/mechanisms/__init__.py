@@ -3,14 +3,15 @@
 Each ``MechanismSpec`` row names the functions a mechanism serves, the key types it accepts,
 its key size range, how its parameter is checked, and the scheme objects that implement it.
 Dispatch, GetMechanismList and GetMechanismInfo read only this table. Each family module
-(``rsa``, ``ec``, ``symmetric``, ``digest``) contributes its rows.
+(``rsa``, ``ec``, ``symmetric``, ``counter_modes``, ``cmac``, ``digest``, ``derivation``,
+``vendor``) contributes its rows.
 """
 
 from typing import Dict
 
 from ..constants import CKM, CKR
 from ..errors import PKCS11Error
-from . import digest, dsa_dh, ec, rsa, symmetric, vendor
+from . import cmac, counter_modes, derivation, digest, dsa_dh, ec, rsa, symmetric, vendor
 from .base import (
     CipherScheme,
     DerivedKey,
@@ -30,7 +31,10 @@ MECHANISM_ROWS = [
     *ec.ROWS,
     *dsa_dh.ROWS,
     *symmetric.ROWS,
+    *counter_modes.ROWS,
+    *cmac.ROWS,
     *digest.ROWS,
+    *derivation.ROWS,
     *vendor.ROWS,
     MechanismSpec(CKM.IBM_TRANSPORTKEY, Function.UNWRAP, transport=TransportKeyScheme()),
 ]

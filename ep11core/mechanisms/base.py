@@ -65,6 +65,9 @@ class CipherScheme:
 
     single_part = False
     asymmetric = False
+    # False when decryption may return block padding after the plaintext (ECB and CBC without
+    # padding), which UnwrapKey then trims to the key length.
+    exact_length = True
 
     def encrypt_once(self, key, parameter, data: bytes) -> bytes:
         raise NotImplementedError

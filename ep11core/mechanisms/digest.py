@@ -1,12 +1,16 @@
-"""Digest mechanisms."""
+"""Digest mechanisms: SHA-1, SHA-2 (with SHA-512/224 and SHA-512/256) and SHA-3."""
 
 from .. import _crypto
 from .base import Function, MechanismSpec
-from .parameters import HASH_OF_MECHANISM
+from .parameters import DIGEST_OF_MECHANISM
 
 
 class DigestScheme:
-    """A hash with a serialisable context."""
+    """A hash with a serialisable context.
+
+    SHA-3 contexts hold the Keccak state and the partial block, so multi-part SHA-3 keeps no
+    input in the state blob.
+    """
 
     def __init__(self, hash_name: str):
         self.hash_name = hash_name
@@ -27,5 +31,5 @@ class DigestScheme:
 
 ROWS = [
     MechanismSpec(hash_mechanism, Function.DIGEST, digest=DigestScheme(hash_name))
-    for hash_mechanism, (hash_name, _size) in HASH_OF_MECHANISM.items()
+    for hash_mechanism, (hash_name, _size) in DIGEST_OF_MECHANISM.items()
 ]

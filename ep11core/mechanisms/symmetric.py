@@ -1,4 +1,5 @@
-"""Secret-key mechanisms: AES and generic secret key generation, AES ciphers, HMAC."""
+"""Secret-key mechanisms: AES, DES2, DES3 and generic secret key generation, AES and triple
+DES in ECB and CBC modes, HMAC."""
 
 import hmac as _hmac
 
@@ -17,10 +18,13 @@ from .base import (
     invalid_signature,
     signature_length_error,
 )
-from .parameters import HASH_OF_MECHANISM, HASH_SIZE, iv_parameter
+from .parameters import DIGEST_OF_MECHANISM, HASH_SIZE, iv_parameter
 
 AES_KEY_LENGTHS = (16, 24, 32)
 GENERIC_SECRET_MAX_BYTES = 256
+# Two-key and three-key triple DES. Each key type implies its length, so key generation,
+# unwrapping and derivation ignore CKA_VALUE_LEN for them.
+DES_KEY_LENGTHS = {CKK.DES2: 16, CKK.DES3: 24}
 
 SECRET_MAC_KEY_TYPES = frozenset(
     {
@@ -33,6 +37,35 @@ SECRET_MAC_KEY_TYPES = frozenset(
         CKK.SHA512_HMAC,
     }
 )
+
+_GENERIC_LENGTHS = range(1, GENERIC_SECRET_MAX_BYTES + 1)
+# The legal value lengths of each secret key type that keys can be unwrapped or derived as.
+SECRET_KEY_LENGTHS = {
+    CKK.AES: AES_KEY_LENGTHS,
+    CKK.DES2: (DES_KEY_LENGTHS[CKK.DES2],),
+    CKK.DES3: (DES_KEY_LENGTHS[CKK.DES3],),
+    **{key_type: _GENERIC_LENGTHS for key_type in SECRET_MAC_KEY_TYPES - {CKK.AES}},
+}
+DES_KEY_TYPES = frozenset(DES_KEY_LENGTHS)
+SECRET_KEY_TYPES = frozenset(SECRET_KEY_LENGTHS)
+
+# Each byte with its least significant bit set so that the byte has an odd number of one bits,
+# the parity rule of DES keys.
+_ODD_PARITY = bytes(
+    (value & 0xFE) | (1 - bin(value & 0xFE).count("1") % 2) for value in range(256)
+)
+
+
+def with_des_parity(value: bytes) -> bytes:
+    """Return a DES key value with the parity bit of every byte set to odd parity."""
+    return value.translate(_ODD_PARITY)
+
+
+def normalize_secret_value(key_type: int, value: bytes) -> bytes:
+    """Return a secret value as a key of ``key_type`` stores it: DES keys get odd parity."""
+    if key_type in DES_KEY_TYPES:
+        return with_des_parity(value)
+    return value
 
 
 class BlockCipherScheme(CipherScheme):
@@ -48,6 +81,7 @@ class BlockCipherScheme(CipherScheme):
         self.block_size = block_size
         self.pad = pad
         self.chained = chained
+        self.exact_length = pad
 
     def _run(self, encrypt, key, iv, data, pad):
         try:
@@ -146,6 +180,20 @@ class HMACScheme(SignScheme):
 
 
 
+class DESKeyGenerator(SecretKeyGenerator):
+    """Random DES2 or DES3 key values with odd parity; the key type sets the length.
+
+    CKA_VALUE_LEN is ignored whatever its value, as EP11 does: clients send 32 for DES3.
+    """
+
+    def __init__(self, key_type: int):
+        self.key_type = key_type
+        self.length = DES_KEY_LENGTHS[key_type]
+
+    def generate(self, attributes):
+        return with_des_parity(_crypto.random_bytes(self.length))
+
+
 class LengthKeyGenerator(SecretKeyGenerator):
     """Random key values whose length CKA_VALUE_LEN gives; ``lengths`` lists the legal ones."""
 
@@ -167,7 +215,26 @@ class LengthKeyGenerator(SecretKeyGenerator):
 
 _AES = frozenset({CKK.AES})
 AES_SIZES = {"key_types": _AES, "min_key_size": 16, "max_key_size": 32}
+# Triple DES mechanisms take two-key (16-byte) and three-key (24-byte) keys.
+DES3_SIZES = {"key_types": DES_KEY_TYPES, "min_key_size": 16, "max_key_size": 24}
 MAC_SIZES = {"key_types": SECRET_MAC_KEY_TYPES, "min_key_size": 1, "max_key_size": 256}
+
+# HMAC mechanisms and the digest mechanism of their hash.
+HMAC_HASHES = {
+    CKM.SHA_1_HMAC: CKM.SHA_1,
+    CKM.SHA224_HMAC: CKM.SHA224,
+    CKM.SHA256_HMAC: CKM.SHA256,
+    CKM.SHA384_HMAC: CKM.SHA384,
+    CKM.SHA512_HMAC: CKM.SHA512,
+    CKM.SHA512_224_HMAC: CKM.SHA512_224,
+    CKM.SHA512_256_HMAC: CKM.SHA512_256,
+    CKM.IBM_SHA512_224_HMAC: CKM.SHA512_224,
+    CKM.IBM_SHA512_256_HMAC: CKM.SHA512_256,
+    CKM.IBM_SHA3_224_HMAC: CKM.IBM_SHA3_224,
+    CKM.IBM_SHA3_256_HMAC: CKM.IBM_SHA3_256,
+    CKM.IBM_SHA3_384_HMAC: CKM.IBM_SHA3_384,
+    CKM.IBM_SHA3_512_HMAC: CKM.IBM_SHA3_512,
+}
 
 ROWS = [
     MechanismSpec(
@@ -208,18 +275,48 @@ ROWS = [
             f"generic secret keys are 1 to {GENERIC_SECRET_MAX_BYTES} bytes",
         ),
     ),
+    MechanismSpec(
+        CKM.DES2_KEY_GEN,
+        Function.GENERATE,
+        key_types=frozenset({CKK.DES2}),
+        min_key_size=16,
+        max_key_size=16,
+        generator=DESKeyGenerator(CKK.DES2),
+    ),
+    MechanismSpec(
+        CKM.DES3_KEY_GEN,
+        Function.GENERATE,
+        key_types=frozenset({CKK.DES3}),
+        min_key_size=24,
+        max_key_size=24,
+        generator=DESKeyGenerator(CKK.DES3),
+    ),
+    MechanismSpec(
+        CKM.DES3_ECB,
+        CRYPT_WRAP,
+        cipher=BlockCipherScheme("des3-ecb", 8, pad=False, chained=False),
+        **DES3_SIZES,
+    ),
+    MechanismSpec(
+        CKM.DES3_CBC,
+        CRYPT_WRAP,
+        parameter=iv_parameter(8),
+        cipher=BlockCipherScheme("des3-cbc", 8, pad=False, chained=True),
+        **DES3_SIZES,
+    ),
+    MechanismSpec(
+        CKM.DES3_CBC_PAD,
+        CRYPT_WRAP,
+        parameter=iv_parameter(8),
+        cipher=BlockCipherScheme("des3-cbc", 8, pad=True, chained=True),
+        **DES3_SIZES,
+    ),
 ] + [
     MechanismSpec(
         mechanism,
         SIGN_VERIFY,
-        sign=HMACScheme(HASH_OF_MECHANISM[hash_mechanism][0]),
+        sign=HMACScheme(DIGEST_OF_MECHANISM[hash_mechanism][0]),
         **MAC_SIZES,
     )
-    for mechanism, hash_mechanism in (
-        (CKM.SHA_1_HMAC, CKM.SHA_1),
-        (CKM.SHA224_HMAC, CKM.SHA224),
-        (CKM.SHA256_HMAC, CKM.SHA256),
-        (CKM.SHA384_HMAC, CKM.SHA384),
-        (CKM.SHA512_HMAC, CKM.SHA512),
-    )
+    for mechanism, hash_mechanism in HMAC_HASHES.items()
 ]
