@@ -1051,7 +1051,8 @@ def _unwrapped_secret(key_type: int, value: bytes, template: dict, exact: bool) 
     lengths = SECRET_KEY_LENGTHS.get(key_type)
     if lengths is None:
         raise PKCS11Error(
-            CKR.TEMPLATE_INCONSISTENT, f"unwrapping secret keys of type {key_type:#x} is not supported"
+            CKR.TEMPLATE_INCONSISTENT,
+            f"unwrapping secret keys of type {key_type:#x} is not supported",
         )
     length = DES_KEY_LENGTHS.get(key_type, template.get(CKA.VALUE_LEN))
     if length is not None and length != len(value):

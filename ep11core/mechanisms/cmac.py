@@ -29,8 +29,8 @@ CMAC_CIPHERS = {
 class CMACScheme(SignScheme):
     """CMAC with the cipher of the key type; ``general`` takes the MAC length as parameter.
 
-    The multi-part context is that of ``_crypto.cmac_init``: the CBC-MAC value and the held
-    back final block, with no key material.
+    The multi-part context is that of ``_crypto.cmac_init``: the CBC-MAC value and the
+    held-back final block, with no key material.
     """
 
     asymmetric = False

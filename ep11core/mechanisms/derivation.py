@@ -27,7 +27,7 @@ from .symmetric import (
 def derived_secret(material: bytes, template: dict) -> Tuple[int, bytes]:
     """Return the key type and value of a key cut from ``material`` for ``template``.
 
-    Without CKA_KEY_TYPE the key is a generic secret, as long as CKA_VALUE_LEN says or else
+    Without CKA_KEY_TYPE the key is a generic secret, as long as CKA_VALUE_LEN gives or else
     as long as the material. DES2 and DES3 keys take their fixed length and ignore
     CKA_VALUE_LEN. Other key types need CKA_VALUE_LEN. A length beyond the material or not
     legal for the key type raises CKR_KEY_SIZE_RANGE. DES keys get odd parity.

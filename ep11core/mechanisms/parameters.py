@@ -210,7 +210,7 @@ def ctr_parameter(parameter):
 
 
 def mac_length_parameter(maximum: int) -> Callable:
-    """Check CK_MAC_GENERAL_PARAMS, the MAC length in bytes as one CK_ULONG, from 1 to ``maximum``."""
+    """Check CK_MAC_GENERAL_PARAMS: the MAC length in bytes, 1 to ``maximum``, as a CK_ULONG."""
 
     def check(parameter):
         if not isinstance(parameter, bytes) or len(parameter) != CK_ULONG.size:
