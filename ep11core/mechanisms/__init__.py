@@ -3,8 +3,8 @@
 Each ``MechanismSpec`` row names the functions a mechanism serves, the key types it accepts,
 its key size range, how its parameter is checked, and the scheme objects that implement it.
 Dispatch, GetMechanismList and GetMechanismInfo read only this table. Each family module
-(``rsa``, ``ec``, ``symmetric``, ``counter_modes``, ``cmac``, ``digest``, ``derivation``,
-``vendor``) contributes its rows.
+(``rsa``, ``ec``, ``dsa_dh``, ``symmetric``, ``counter_modes``, ``cmac``, ``digest``,
+``derivation``, ``vendor``) contributes its rows.
 """
 
 from typing import Dict
