@@ -275,7 +275,8 @@ def test_attributes_from_message_unset():
 
 
 def test_vendor_mgf_reaches_engine(ep11):
-    # The IBM SHA-3 MGF1 must arrive at the engine as its C value, which it does not implement.
+    # The IBM MGF1 values must arrive at the engine as their C values: SHA3-256 works, and an
+    # undefined vendor value is named in the engine's error.
     pair = ep11.generate_key_pair(
         Mechanism(CKM.RSA_PKCS_KEY_PAIR_GEN), {CKA.MODULUS_BITS: 1024}, {}
     )
@@ -283,9 +284,14 @@ def test_vendor_mgf_reaches_engine(ep11):
         CKM.RSA_PKCS_OAEP,
         OAEPParams(CKM.SHA_1, CKG.IBM_MGF1_SHA3_256, CKZ.NO_DATA_SPECIFIED),
     )
+    ciphertext = ep11.encrypt_single(mechanism, pair.public_blob, TEXT)
+    assert ep11.decrypt_single(mechanism, pair.private_blob, ciphertext) == TEXT
+    undefined = Mechanism(
+        CKM.RSA_PKCS_OAEP, OAEPParams(CKM.SHA_1, 0x80000005, CKZ.NO_DATA_SPECIFIED)
+    )
     with raises_ckr(CKR.MECHANISM_PARAM_INVALID) as raised:
-        ep11.encrypt_single(mechanism, pair.public_blob, TEXT)
-    assert "0x80000002" in raised.value.detail
+        ep11.encrypt_single(undefined, pair.public_blob, TEXT)
+    assert "0x80000005" in raised.value.detail
 
 
 def test_error_chains_rpc_error(grep11_channel):

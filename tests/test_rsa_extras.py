@@ -2,7 +2,10 @@
 
 X9.31 signatures are checked outside the HSM by raising them to e modulo n and reading the
 X9.31 block (``6B BB .. BB BA || hash || 33 CC``), because the ``cryptography`` package has no
-X9.31. OAEP and PSS are cross-checked with ``cryptography`` in both directions.
+X9.31. OAEP and PSS with SHA-1 and SHA-2 are cross-checked with ``cryptography`` in both
+directions. ``cryptography`` takes no SHA-3 in OAEP and MGF1, so IBM's SHA-3 values
+(CKM_IBM_SHA3_* as the hash, CKG_IBM_MGF1_SHA3_* as the mask) are checked against the
+EME-OAEP and EMSA-PSS encodings of RFC 8017, written out here over ``hashlib``.
 """
 
 import hashlib
@@ -25,6 +28,18 @@ MGF_HASHES = {
     CKG.MGF1_SHA256: hashes.SHA256,
     CKG.MGF1_SHA384: hashes.SHA384,
     CKG.MGF1_SHA512: hashes.SHA512,
+}
+SHA3_MGF_HASHES = {
+    CKG.IBM_MGF1_SHA3_224: "sha3_224",
+    CKG.IBM_MGF1_SHA3_256: "sha3_256",
+    CKG.IBM_MGF1_SHA3_384: "sha3_384",
+    CKG.IBM_MGF1_SHA3_512: "sha3_512",
+}
+SHA3_MECHANISMS = {
+    "sha3_224": CKM.IBM_SHA3_224,
+    "sha3_256": CKM.IBM_SHA3_256,
+    "sha3_384": CKM.IBM_SHA3_384,
+    "sha3_512": CKM.IBM_SHA3_512,
 }
 HASH_MECHANISMS = {
     hashes.SHA1: CKM.SHA_1,
@@ -249,3 +264,123 @@ def test_pss_salt_too_long(ep11, rsa_pair):
     mechanism = Mechanism(CKM.SHA256_RSA_PKCS_PSS, PSSParams(CKM.SHA256, CKG.MGF1_SHA256, 223))
     with raises_ckr(CKR.MECHANISM_PARAM_INVALID):
         ep11.sign_single(mechanism, rsa_pair.private_blob, MESSAGE)
+
+
+# --- IBM SHA-3 hashes and masks, against RFC 8017 written out over hashlib
+
+
+def mgf1(hash_name: str, seed: bytes, length: int) -> bytes:
+    output = b""
+    counter = 0
+    while len(output) < length:
+        output += hashlib.new(hash_name, seed + counter.to_bytes(4, "big")).digest()
+        counter += 1
+    return output[:length]
+
+
+def xor(first: bytes, second: bytes) -> bytes:
+    return bytes(a ^ b for a, b in zip(first, second))
+
+
+def oaep_encode(hash_name, mgf_name, message, label, size) -> bytes:
+    """EME-OAEP encoding (RFC 8017 section 7.1.1, step 2)."""
+    hash_size = hashlib.new(hash_name).digest_size
+    padding_string = bytes(size - len(message) - 2 * hash_size - 2)
+    block = hashlib.new(hash_name, label).digest() + padding_string + b"\x01" + message
+    seed = os.urandom(hash_size)
+    masked_block = xor(block, mgf1(mgf_name, seed, size - hash_size - 1))
+    masked_seed = xor(seed, mgf1(mgf_name, masked_block, hash_size))
+    return b"\x00" + masked_seed + masked_block
+
+
+def oaep_decode(hash_name, mgf_name, encoded, label) -> bytes:
+    """EME-OAEP decoding (RFC 8017 section 7.1.2, step 3), asserting each check."""
+    hash_size = hashlib.new(hash_name).digest_size
+    assert encoded[0] == 0
+    masked_seed, masked_block = encoded[1 : 1 + hash_size], encoded[1 + hash_size :]
+    seed = xor(masked_seed, mgf1(mgf_name, masked_block, hash_size))
+    block = xor(masked_block, mgf1(mgf_name, seed, len(masked_block)))
+    assert block[:hash_size] == hashlib.new(hash_name, label).digest()
+    rest = block[hash_size:].lstrip(b"\x00")
+    assert rest[0] == 1
+    return rest[1:]
+
+
+def pss_check(hash_name, mgf_name, digest, encoded, salt_length, modulus_bits) -> None:
+    """EMSA-PSS verification (RFC 8017 section 9.1.2), asserting each check."""
+    hash_size = hashlib.new(hash_name).digest_size
+    assert encoded[-1] == 0xBC
+    masked_block = encoded[: -hash_size - 1]
+    hash_value = encoded[-hash_size - 1 : -1]
+    block = bytearray(xor(masked_block, mgf1(mgf_name, hash_value, len(masked_block))))
+    block[0] &= 0xFF >> (8 * len(encoded) - (modulus_bits - 1))
+    zeros = len(block) - salt_length - 1
+    assert block[:zeros] == bytes(zeros)
+    assert block[zeros] == 1
+    salt = bytes(block[zeros + 1 :])
+    assert hashlib.new(hash_name, bytes(8) + digest + salt).digest() == hash_value
+
+
+@pytest.fixture(scope="module")
+def known_rsa(ep11, import_private, import_public):
+    """An RSA-2048 key made outside the HSM and imported, so its private exponent is known."""
+    theirs = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pkcs8 = theirs.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    spki = theirs.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    private = import_private(ep11, pkcs8, CKK.RSA, {CKA.DECRYPT: True})
+    public = import_public(ep11, spki)
+    return theirs.private_numbers(), private.blob, public.blob
+
+
+@pytest.mark.parametrize("mgf", sorted(SHA3_MGF_HASHES), ids=lambda mgf: CKG(mgf).name)
+@pytest.mark.parametrize("hash_name", ["sha256", "sha3_256", "sha3_512"])
+@pytest.mark.parametrize("label", [b"", b"label"], ids=["none", "label"])
+def test_oaep_sha3(ep11, known_rsa, hash_name, mgf, label):
+    numbers, private_blob, public_blob = known_rsa
+    n, e, d = numbers.public_numbers.n, numbers.public_numbers.e, numbers.d
+    hash_mechanism = SHA3_MECHANISMS.get(hash_name, CKM.SHA256)
+    source = CKZ.DATA_SPECIFIED if label else CKZ.NO_DATA_SPECIFIED
+    mechanism = Mechanism(CKM.RSA_PKCS_OAEP, OAEPParams(hash_mechanism, mgf, source, label))
+    mgf_name = SHA3_MGF_HASHES[mgf]
+    plaintext = os.urandom(24)
+    ciphertext = ep11.encrypt_single(mechanism, public_blob, plaintext)
+    encoded = pow(int.from_bytes(ciphertext, "big"), d, n).to_bytes(256, "big")
+    assert oaep_decode(hash_name, mgf_name, encoded, label) == plaintext
+    block = oaep_encode(hash_name, mgf_name, plaintext, label, 256)
+    theirs = pow(int.from_bytes(block, "big"), e, n).to_bytes(256, "big")
+    assert ep11.decrypt_single(mechanism, private_blob, theirs) == plaintext
+
+
+@pytest.mark.parametrize("mgf", sorted(SHA3_MGF_HASHES), ids=lambda mgf: CKG(mgf).name)
+@pytest.mark.parametrize("hash_name", ["sha3_224", "sha3_256", "sha3_384", "sha3_512"])
+def test_pss_sha3(ep11, rsa_pair, hash_name, mgf):
+    """CKM_RSA_PKCS_PSS signs a SHA-3 digest that its parameter names."""
+    digest = hashlib.new(hash_name, MESSAGE).digest()
+    salt_length = len(digest)
+    mechanism = Mechanism(
+        CKM.RSA_PKCS_PSS, PSSParams(SHA3_MECHANISMS[hash_name], mgf, salt_length)
+    )
+    signature = ep11.sign_single(mechanism, rsa_pair.private_blob, digest)
+    numbers = public_numbers(rsa_pair.public_blob)
+    encoded = pow(int.from_bytes(signature, "big"), numbers.e, numbers.n).to_bytes(256, "big")
+    pss_check(hash_name, SHA3_MGF_HASHES[mgf], digest, encoded, salt_length, 2048)
+    ep11.verify_single(mechanism, rsa_pair.public_blob, digest, signature)
+    with raises_ckr(CKR.DATA_LEN_RANGE):
+        ep11.sign_single(mechanism, rsa_pair.private_blob, digest[:-1])
+
+
+def test_sha2_pss_with_sha3_mask(ep11, rsa_pair):
+    mechanism = Mechanism(
+        CKM.SHA256_RSA_PKCS_PSS, PSSParams(CKM.SHA256, CKG.IBM_MGF1_SHA3_256, 32)
+    )
+    signature = ep11.sign_single(mechanism, rsa_pair.private_blob, MESSAGE)
+    numbers = public_numbers(rsa_pair.public_blob)
+    encoded = pow(int.from_bytes(signature, "big"), numbers.e, numbers.n).to_bytes(256, "big")
+    pss_check("sha256", "sha3_256", hashlib.sha256(MESSAGE).digest(), encoded, 32, 2048)
+    ep11.verify_single(mechanism, rsa_pair.public_blob, MESSAGE, signature)

@@ -33,12 +33,24 @@ DIGEST_OF_MECHANISM = {
     CKM.IBM_SHA3_384: ("sha3_384", 48),
     CKM.IBM_SHA3_512: ("sha3_512", 64),
 }
+# The hashes that the OAEP and PSS parameters may name: SHA-1, SHA-2 and IBM's SHA-3 values.
+PARAMETER_HASH_OF_MECHANISM = {
+    **HASH_OF_MECHANISM,
+    CKM.IBM_SHA3_224: ("sha3_224", 28),
+    CKM.IBM_SHA3_256: ("sha3_256", 32),
+    CKM.IBM_SHA3_384: ("sha3_384", 48),
+    CKM.IBM_SHA3_512: ("sha3_512", 64),
+}
 HASH_OF_MGF = {
     CKG.MGF1_SHA1: "sha1",
     CKG.MGF1_SHA224: "sha224",
     CKG.MGF1_SHA256: "sha256",
     CKG.MGF1_SHA384: "sha384",
     CKG.MGF1_SHA512: "sha512",
+    CKG.IBM_MGF1_SHA3_224: "sha3_224",
+    CKG.IBM_MGF1_SHA3_256: "sha3_256",
+    CKG.IBM_MGF1_SHA3_384: "sha3_384",
+    CKG.IBM_MGF1_SHA3_512: "sha3_512",
 }
 HASH_SIZE = {name: size for name, size in DIGEST_OF_MECHANISM.values()}
 
@@ -66,7 +78,8 @@ def iv_parameter(size: int) -> Callable:
 
 
 def hash_of(mechanism: int) -> str:
-    entry = HASH_OF_MECHANISM.get(mechanism)
+    """Return the ``_crypto`` name of the hash that an OAEP or PSS parameter names."""
+    entry = PARAMETER_HASH_OF_MECHANISM.get(mechanism)
     if entry is None:
         raise param_error(f"hash mechanism {mechanism:#x} is not supported here")
     return entry[0]
@@ -75,7 +88,6 @@ def hash_of(mechanism: int) -> str:
 def mgf_hash(mgf: int) -> str:
     name = HASH_OF_MGF.get(mgf)
     if name is None:
-        # NOTE: the IBM SHA-3 MGF1 values are accepted by the wire layer but not implemented.
         raise param_error(f"MGF {mgf:#x} is not supported")
     return name
 
