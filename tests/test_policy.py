@@ -6,7 +6,6 @@ session server over gRPC, both on the default policy). Rules behind a control po
 """
 
 import json
-import os
 import subprocess
 import sys
 
@@ -17,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from ep11core import Engine, masterkey
-from ep11core.constants import CKA, CKK, CKM, CKO, CKR
+from ep11core.constants import CKA, CKK, CKM, CKR
 from ep11core.mechanisms import MECHANISM_ROWS
 from ep11core.policy import (
     CONTROL_POINTS_OF_MECHANISM,
@@ -33,7 +32,6 @@ from ep11core.types import Mechanism
 from grpc_server.client import RemoteEngine
 from grpc_server.server import EmulatorServer
 
-REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 P256 = bytes.fromhex("06082a8648ce3d030107")
 SECP256K1 = bytes.fromhex("06052b8104000a")
 USAGE_FLAGS = (CKA.ENCRYPT, CKA.DECRYPT, CKA.SIGN, CKA.VERIFY, CKA.WRAP, CKA.UNWRAP, CKA.DERIVE)
@@ -481,7 +479,6 @@ def test_policy_file_not_json(tmp_path):
 def test_serve_rejects_bad_policy(tmp_path):
     bad = tmp_path / "bad-policy.json"
     bad.write_text(json.dumps({"control_points": {"NO_SUCH_POINT": False}}))
-    environment = dict(os.environ, PYTHONPATH=REPOSITORY)
     result = subprocess.run(
         [
             sys.executable, "-m", "grpc_server.cli", "serve",
@@ -492,7 +489,8 @@ def test_serve_rejects_bad_policy(tmp_path):
         capture_output=True,
         text=True,
         timeout=60,
-        env=environment,
+        # Outside the repository, so the subprocess imports the package the tests import.
+        cwd=str(tmp_path),
     )
     assert result.returncode == 2
     assert "NO_SUCH_POINT" in result.stderr

@@ -25,7 +25,6 @@ from ep11core.masterkey import MasterKey, NewKeyState, Registers, RotationError
 from ep11core.types import Mechanism
 from grpc_server.client import RemoteEngine
 
-REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 START_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 30
 CLI_TIMEOUT_SECONDS = 60
@@ -39,11 +38,10 @@ CBC_PAD = Mechanism(CKM.AES_CBC_PAD, IV)
 
 
 def subprocess_environment() -> dict:
-    environment = dict(os.environ)
-    environment["PYTHONPATH"] = os.pathsep.join(
-        [REPOSITORY] + [p for p in environment.get("PYTHONPATH", "").split(os.pathsep) if p]
-    )
-    return environment
+    # The subprocesses import the package the tests import: the installed one, or the source
+    # tree when PYTHONPATH names it. They run outside the repository (see the cwd arguments),
+    # so that Python does not pick up the unbuilt source folders from the working directory.
+    return dict(os.environ)
 
 
 def run_masterkey(state_dir, step, *options) -> subprocess.CompletedProcess:
@@ -55,6 +53,7 @@ def run_masterkey(state_dir, step, *options) -> subprocess.CompletedProcess:
         text=True,
         timeout=CLI_TIMEOUT_SECONDS,
         env=subprocess_environment(),
+        cwd=os.path.dirname(os.path.abspath(state_dir)),
     )
 
 
@@ -87,7 +86,11 @@ class ServeProcess:
         ]
         with open(self.log_file, "ab") as log:
             self.process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, env=subprocess_environment()
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=subprocess_environment(),
+                cwd=os.path.dirname(os.path.abspath(self.state_dir)),
             )
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while not self.ready_file.exists():
@@ -546,6 +549,7 @@ def test_killed_cli_leaves_loadable_file(state_dir, key_file, point, expected_st
         capture_output=True,
         timeout=CLI_TIMEOUT_SECONDS,
         env=subprocess_environment(),
+        cwd=str(state_dir),
     )
     assert result.returncode == -signal.SIGKILL, result.stderr
     registers = masterkey.load_registers(key_file)
