@@ -276,3 +276,17 @@ def import_private(key_importer):
 def import_public(key_importer):
     """``import_public(ep11, spki_der, extra_attributes=None) -> KeyResult``."""
     return key_importer.public
+
+
+def subprocess_environment() -> dict:
+    """Return this run's environment with PYTHONPATH entries made absolute.
+
+    Subprocesses of the tests start outside the repository, so that a clean install imports the
+    installed package and not the unbuilt source folders; a relative PYTHONPATH entry such as
+    ``.`` must still name the same folder there.
+    """
+    environment = dict(os.environ)
+    entries = [entry for entry in environment.get("PYTHONPATH", "").split(os.pathsep) if entry]
+    if entries:
+        environment["PYTHONPATH"] = os.pathsep.join(os.path.abspath(entry) for entry in entries)
+    return environment

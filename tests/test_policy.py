@@ -11,7 +11,7 @@ import sys
 
 import grpc
 import pytest
-from conftest import raises_ckr
+from conftest import raises_ckr, subprocess_environment
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
@@ -491,6 +491,7 @@ def test_serve_rejects_bad_policy(tmp_path):
         timeout=60,
         # Outside the repository, so the subprocess imports the package the tests import.
         cwd=str(tmp_path),
+        env=subprocess_environment(),
     )
     assert result.returncode == 2
     assert "NO_SUCH_POINT" in result.stderr

@@ -16,7 +16,7 @@ import time
 
 import grpc
 import pytest
-from conftest import raises_ckr
+from conftest import raises_ckr, subprocess_environment
 
 from ep11core import Engine, masterkey
 from ep11core.blobs import SPKI_TRAILER_BYTES
@@ -35,13 +35,6 @@ CBC_PAD = Mechanism(CKM.AES_CBC_PAD, IV)
 
 
 # --- helpers
-
-
-def subprocess_environment() -> dict:
-    # The subprocesses import the package the tests import: the installed one, or the source
-    # tree when PYTHONPATH names it. They run outside the repository (see the cwd arguments),
-    # so that Python does not pick up the unbuilt source folders from the working directory.
-    return dict(os.environ)
 
 
 def run_masterkey(state_dir, step, *options) -> subprocess.CompletedProcess:
