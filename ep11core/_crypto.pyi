@@ -203,8 +203,9 @@ def generate_dsa_parameters(bits: int, qbits: int) -> tuple[bytes, bytes, bytes]
     """Generate DSA domain parameters (FIPS 186-4) and return ``(p, q, g)``, big-endian.
 
     ``bits`` is the size of p (1024 to 15360) and ``qbits`` the size of q (160, 224 or 256),
-    else ``ValueError``. It takes 0.3 to 3 s for 2048 bits and 2 to 5 s for 3072 bits
-    (OpenSSL 3.0.19, AMD EPYC).
+    else ``ValueError``. The search for primes varies in length: four runs each took 1.5 to
+    4.2 s for 2048 bits and 4.5 to 6.2 s for 3072 bits (OpenSSL 3.0.19, two AMD EPYC cores
+    shared with a test run).
     """
 
 def dh_named_group(name: _DhGroup) -> tuple[bytes, bytes, bytes]:
@@ -279,7 +280,8 @@ class PKey:
         """Parse a DER PKCS #8 PrivateKeyInfo holding a private key of a ``key_type``.
 
         ED25519, ED448, X25519 and X448 keys are in the RFC 8410 form. DSA and DH keys go
-        through OpenSSL's provider decoder, which costs about 0.2 to 1 ms per key.
+        through OpenSSL's provider decoder, which took about 5 ms per 2048-bit key (OpenSSL
+        3.0.19, two AMD EPYC cores shared with a test run), so callers cache parsed keys.
         Raises ``KeyFormatError`` on malformed input, trailing bytes and BER that is not DER.
         It also rejects encrypted and traditional key formats, other key types (RSA-PSS and
         X9.42 DH keys included), EC curves that match no named curve, and a public point at
