@@ -1,10 +1,10 @@
 """CKM_IBM_BTC_DERIVE: BIP32 and SLIP-10 through every backend.
 
 Known answers: the test vectors 1 to 3 of BIP32 (given there as Base58Check extended keys) and the
-SLIP-10 vectors for secp256k1 and NIST P-256, including its two retry cases. The seeds enter the
-HSM through the ``import_secret`` fixture; derived private keys are checked through their public
-point, through signatures that ``cryptography`` verifies, and, for the leaf of each chain, by
-wrapping them out under a known AES key and comparing the PKCS #8 scalar.
+SLIP-10 vectors for secp256k1, NIST P-256 (including its two retry cases) and Ed25519. The seeds
+enter the HSM through the ``import_secret`` fixture; derived private keys are checked through
+their public point, through signatures that ``cryptography`` verifies, and, for the leaf of each
+chain, by wrapping them out under a known AES key and comparing the PKCS #8 private key.
 """
 
 import hashlib
@@ -12,14 +12,15 @@ import os
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from ep11core.constants import CKA, CKK, CKM, CKO, CKR
 from ep11core.keys import encode_oid
 from ep11core.types import BTCDeriveParams, Mechanism
-from conftest import load_public_blob, raises_ckr
+from conftest import der_element, load_public_blob, raises_ckr
+from curve_vectors import EP11_ALGORITHM_IDENTIFIERS
 
 HARDENED = 0x80000000
 SECP256K1 = encode_oid("1.3.132.0.10")
@@ -107,6 +108,28 @@ SLIP10_VECTORS = {
         ([], "873dff81c02f525623fd1fe5167eac3a55a049de3d314bb42ee227ffed37d508", "e8f32e723decf4051aefac8e2c93c9c5b214313817cdb01a1494b917c8436b35", "0339a36013301597daef41fbe593a02cc513d0b55527ec2df1050e2e8ff49c85c2"),
         ([HARDENED | 0], "47fdacbd0f1097043b78c63c20c34ef4ed9a111d980047ad16282c7ae6236141", "edb2e14f9ee77d26dd93b4ecede8d16ed408ce149b6cd80b0715a2d911a0afea", "035a784662a4a20a65bf6aab9ae98a6c068a81c52e4b032c0fb5400c706cfccc56"),
         ([HARDENED | 0, 1], "2a7857631386ba23dacac34180dd1983734e444fdbf774041578e9b6adb37c19", "3c6cb8d0f6a264c91ea8b5030fadaa8e538b020f0a387421a12de9319dc93368", "03501e454bf00751f24b1b489aa925215d66af2234e3891c3b21a52bedb3cd711c"),
+    ]),
+}
+
+# SLIP-10 test vectors 1 and 2 for ed25519 (path, chain code, private key, public key), from
+# SLIP-0010 "Universal private key derivation from master private key". The public key there
+# carries a 0x00 prefix byte before the 32-byte RFC 8032 key.
+SLIP10_ED25519_VECTORS = {
+    "ed25519 vector 1": (SLIP10_SEED_1, [
+        ([], "90046a93de5380a72b5e45010748567d5ea02bbf6522f979e05c0d8d8ca9fffb", "2b4be7f19ee27bbf30c667b642d5f4aa69fd169872f8fc3059c08ebae2eb19e7", "00a4b2856bfec510abab89753fac1ac0e1112364e7d250545963f135f2a33188ed"),
+        ([HARDENED | 0], "8b59aa11380b624e81507a27fedda59fea6d0b779a778918a2fd3590e16e9c69", "68e0fe46dfb67e368c75379acec591dad19df3cde26e63b93a8e704f1dade7a3", "008c8a13df77a28f3445213a0f432fde644acaa215fc72dcdf300d5efaa85d350c"),
+        ([HARDENED | 0, HARDENED | 1], "a320425f77d1b5c2505a6b1b27382b37368ee640e3557c315416801243552f14", "b1d0bad404bf35da785a64ca1ac54b2617211d2777696fbffaf208f746ae84f2", "001932a5270f335bed617d5b935c80aedb1a35bd9fc1e31acafd5372c30f5c1187"),
+        ([HARDENED | 0, HARDENED | 1, HARDENED | 2], "2e69929e00b5ab250f49c3fb1c12f252de4fed2c1db88387094a0f8c4c9ccd6c", "92a5b23c0b8a99e37d07df3fb9966917f5d06e02ddbd909c7e184371463e9fc9", "00ae98736566d30ed0e9d2f4486a64bc95740d89c7db33f52121f8ea8f76ff0fc1"),
+        ([HARDENED | 0, HARDENED | 1, HARDENED | 2, HARDENED | 2], "8f6d87f93d750e0efccda017d662a1b31a266e4a6f5993b15f5c1f07f74dd5cc", "30d1dc7e5fc04c31219ab25a27ae00b50f6fd66622f6e9c913253d6511d1e662", "008abae2d66361c879b900d204ad2cc4984fa2aa344dd7ddc46007329ac76c429c"),
+        ([HARDENED | 0, HARDENED | 1, HARDENED | 2, HARDENED | 2, HARDENED | 1000000000], "68789923a0cac2cd5a29172a475fe9e0fb14cd6adb5ad98a3fa70333e7afa230", "8f94d394a8e8fd6b1bc2f3f49f5c47e385281d5c17e65324b0f62483e37e8793", "003c24da049451555d51a7014a37337aa4e12d41e485abccfa46b47dfb2af54b7a"),
+    ]),
+    "ed25519 vector 2": (SLIP10_SEED_2, [
+        ([], "ef70a74db9c3a5af931b5fe73ed8e1a53464133654fd55e7a66f8570b8e33c3b", "171cb88b1b3c1db25add599712e36245d75bc65a1a5c9e18d76f9f2b1eab4012", "008fe9693f8fa62a4305a140b9764c5ee01e455963744fe18204b4fb948249308a"),
+        ([HARDENED | 0], "0b78a3226f915c082bf118f83618a618ab6dec793752624cbeb622acb562862d", "1559eb2bbec5790b0c65d8693e4d0875b1747f4970ae8b650486ed7470845635", "0086fab68dcb57aa196c77c5f264f215a112c22a912c10d123b0d03c3c28ef1037"),
+        ([HARDENED | 0, HARDENED | 2147483647], "138f0b2551bcafeca6ff2aa88ba8ed0ed8de070841f0c4ef0165df8181eaad7f", "ea4f5bfe8694d8bb74b7b59404632fd5968b774ed545e810de9c32a4fb4192f4", "005ba3b9ac6e90e83effcd25ac4e58a1365a9e35a3d3ae5eb07b9e4d90bcf7506d"),
+        ([HARDENED | 0, HARDENED | 2147483647, HARDENED | 1], "73bd9fff1cfbde33a1b846c27085f711c0fe2d66fd32e139d3ebc28e5a4a6b90", "3757c7577170179c7868353ada796c839135b3d30554bbb74a4b1e4a5a58505c", "002e66aa57069c86cc18249aecf5cb5a9cebbfd6fadeab056254763874a9352b45"),
+        ([HARDENED | 0, HARDENED | 2147483647, HARDENED | 1, HARDENED | 2147483646], "0902fe8a29f9140480a00ef244bd183e8a13288e4412d8389d140aac1794825a", "5837736c89570de861ebc173b1086da4f505d4adb387c6a1b1342d5e4ac9ec72", "00e33c0f7d81d843c572275f287498e8d408654fdf0d1e065b84e2e6f157aab09b"),
+        ([HARDENED | 0, HARDENED | 2147483647, HARDENED | 1, HARDENED | 2147483646, HARDENED | 2], "5d70af781f3a37b829f0d060924d5e960bdc02e85423494afc0b1a41bbe196d4", "551d333177df541ad876a60ea71f00447931c0a9da16f227c11ea080d7391b8d", "0047150c75db263559a70d5778bf36abbab30fb061ad69f69ece61a72b0cfa4fc0"),
     ]),
 }
 
@@ -277,6 +300,71 @@ def test_slip10_vector(ep11, import_secret, name):
     assert exported_scalar(ep11, import_secret, leaf.blob) == int(chain[-1][2], 16)
 
 
+def ed25519_public_key_of(ep11, blob: bytes) -> bytes:
+    """Return the raw Ed25519 public key of a private key blob or a public key object."""
+    point = ep11.get_attribute_value(blob, [CKA.EC_POINT])[CKA.EC_POINT]
+    return der_octet_string_content(point)
+
+
+def exported_ed25519_key(ep11, import_secret, private_blob: bytes) -> bytes:
+    """Wrap an extractable Ed25519 private key under a known AES key and return its raw key."""
+    kek_value = os.urandom(32)
+    kek = import_secret(ep11, CKK.AES, kek_value)
+    iv = os.urandom(16)
+    wrapped = ep11.wrap_key(Mechanism(CKM.AES_CBC_PAD, iv), private_blob, kek.blob)
+    decryptor = Cipher(algorithms.AES(kek_value), modes.CBC(iv)).decryptor()
+    padded = decryptor.update(wrapped) + decryptor.finalize()
+    key = serialization.load_der_private_key(padded[: -padded[-1]], None)
+    assert isinstance(key, ed25519.Ed25519PrivateKey)
+    return key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+
+
+@pytest.mark.parametrize("name", sorted(SLIP10_ED25519_VECTORS))
+def test_slip10_ed25519_vector(ep11, import_secret, name):
+    seed_hex, chain = SLIP10_ED25519_VECTORS[name]
+    template = derive_template(ED25519, {CKA.EXTRACTABLE: True})
+    seed = import_seed(ep11, import_secret, bytes.fromhex(seed_hex))
+    message = b"SLIP-10 " + name.encode()
+    private = ep11.derive_key(btc(SLIP10_MASTERK), seed.blob, b"", template)
+    assert private.attributes[CKA.EC_PARAMS] == ED25519
+    chain_code = private.checksum
+    for position, (path, expected_chain_code, _, expected_public) in enumerate(chain):
+        if position > 0:
+            index = path[-1]
+            public = ep11.derive_key(
+                btc(SLIP10_PRV2PUB, index, chain_code), private.blob, b"", template
+            )
+            private = ep11.derive_key(
+                btc(SLIP10_PRV2PRV, index, chain_code), private.blob, b"", template
+            )
+            assert public.checksum == private.checksum
+            assert public.attributes[CKA.CLASS] == CKO.PUBLIC_KEY
+            assert ed25519_public_key_of(ep11, public.blob).hex() == expected_public[2:]
+            chain_code = private.checksum
+        assert chain_code.hex() == expected_chain_code
+        assert ed25519_public_key_of(ep11, private.blob).hex() == expected_public[2:]
+        signature = ep11.sign_single(Mechanism(CKM.IBM_ED25519_SHA512), private.blob, message)
+        public_key = ed25519.Ed25519PublicKey.from_public_bytes(bytes.fromhex(expected_public[2:]))
+        public_key.verify(signature, message)
+    assert exported_ed25519_key(ep11, import_secret, private.blob).hex() == chain[-1][2]
+
+
+def test_slip10_ed25519_public_blob(ep11, import_secret):
+    seed = import_seed(ep11, import_secret, bytes.fromhex(SLIP10_SEED_1))
+    master = ep11.derive_key(btc(SLIP10_MASTERK), seed.blob, b"", derive_template(ED25519))
+    public = ep11.derive_key(
+        btc(SLIP10_PRV2PUB, HARDENED, master.checksum), master.blob, b"", derive_template(ED25519)
+    )
+    assert public.attributes[CKA.EC_PARAMS] == ED25519
+    expected = bytes.fromhex(SLIP10_ED25519_VECTORS["ed25519 vector 1"][1][1][3][2:])
+    # EP11's SPKI: SEQUENCE { AlgorithmIdentifier, BIT STRING (no unused bits) raw key }.
+    algorithm = EP11_ALGORITHM_IDENTIFIERS["ED25519"]
+    body = algorithm + bytes((0x03, 33, 0)) + expected
+    assert der_element(public.blob) == bytes((0x30, len(body))) + body
+
+
 def test_bip32_result_forms(ep11, import_secret):
     seed = import_seed(ep11, import_secret, bytes.fromhex(SLIP10_SEED_1))
     master = ep11.derive_key(btc(BIP32_MASTERK), seed.blob, b"", derive_template())
@@ -433,6 +521,29 @@ def test_slip10_cross_sign_verify_flow(ep11, curve_name):
     ep11.verify_single(Mechanism(CKM.ECDSA), public.blob, message, signature)
 
 
+def test_slip10_ed25519_derive_key_flow(ep11):
+    template = derive_template(ED25519, {CKA.VERIFY: True})
+    seed = generated_seed(ep11)
+    master = ep11.derive_key(btc(SLIP10_MASTERK), seed.blob, b"", template)
+    private, chain_code = master, master.checksum
+    message = b"SLIP-10 Ed25519 flow"
+    mechanism = Mechanism(CKM.IBM_ED25519_SHA512)
+    for level in range(3):
+        index = HARDENED + level
+        child_private = ep11.derive_key(
+            btc(SLIP10_PRV2PRV, index, chain_code), private.blob, b"", template
+        )
+        child_public = ep11.derive_key(
+            btc(SLIP10_PRV2PUB, index, chain_code), private.blob, b"", template
+        )
+        signature = ep11.sign_single(mechanism, child_private.blob, message)
+        assert len(signature) == 64
+        ep11.verify_single(mechanism, child_public.blob, message, signature)
+        with raises_ckr(CKR.SIGNATURE_INVALID):
+            ep11.verify_single(mechanism, child_public.blob, message + b"!", signature)
+        private, chain_code = child_private, child_private.checksum
+
+
 # --- rejected requests
 
 
@@ -474,10 +585,40 @@ def test_bip32_on_p256_rejected(ep11, vector_seed):
         ep11.derive_key(btc(BIP32_MASTERK), vector_seed.blob, b"", derive_template(P256))
 
 
-def test_slip10_ed25519_not_supported(ep11, vector_seed):
-    # NOTE: SLIP-10 on Ed25519 waits for Ed25519 keys in the engine.
+def test_bip32_on_ed25519_rejected(ep11, vector_seed):
     with raises_ckr(CKR.CURVE_NOT_SUPPORTED):
-        ep11.derive_key(btc(SLIP10_MASTERK), vector_seed.blob, b"", derive_template(ED25519))
+        ep11.derive_key(btc(BIP32_MASTERK), vector_seed.blob, b"", derive_template(ED25519))
+
+
+@pytest.fixture(scope="module")
+def ed25519_master(ep11, vector_seed):
+    return ep11.derive_key(btc(SLIP10_MASTERK), vector_seed.blob, b"", derive_template(ED25519))
+
+
+@pytest.mark.parametrize("derive_type", [SLIP10_PRV2PRV, SLIP10_PRV2PUB], ids=["prv", "pub"])
+def test_slip10_ed25519_non_hardened_rejected(ep11, ed25519_master, derive_type):
+    mechanism = btc(derive_type, 0, ed25519_master.checksum)
+    with raises_ckr(CKR.MECHANISM_PARAM_INVALID):
+        ep11.derive_key(mechanism, ed25519_master.blob, b"", derive_template(ED25519))
+
+
+def test_slip10_ed25519_pub2pub_rejected(ep11, ed25519_master):
+    public = ep11.derive_key(
+        btc(SLIP10_PRV2PUB, HARDENED, ed25519_master.checksum),
+        ed25519_master.blob,
+        b"",
+        derive_template(ED25519),
+    )
+    for index in (0, HARDENED):
+        mechanism = btc(SLIP10_PUB2PUB, index, public.checksum)
+        with raises_ckr(CKR.MECHANISM_PARAM_INVALID):
+            ep11.derive_key(mechanism, public.blob, b"", derive_template(ED25519))
+
+
+def test_slip10_ed25519_child_curve_mismatch(ep11, ed25519_master):
+    mechanism = btc(SLIP10_PRV2PRV, HARDENED, ed25519_master.checksum)
+    with raises_ckr(CKR.TEMPLATE_INCONSISTENT):
+        ep11.derive_key(mechanism, ed25519_master.blob, b"", derive_template(P256))
 
 
 def test_slip10_master_needs_curve(ep11, vector_seed):

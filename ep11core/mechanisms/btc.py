@@ -14,8 +14,12 @@ Every step returns the child's 32-byte chain code as the checksum output, which 
 as ``chain_code`` of the next step. BIP32 rejects an index whose child key is invalid (the caller
 moves on to the next index), while SLIP-10 rehashes until the key is valid.
 
-SLIP-10 is implemented for secp256k1 and P-256. TODO: SLIP-10 on Ed25519 (hardened private
-derivation only) needs Ed25519 private keys in the engine, which it does not have yet.
+SLIP-10 is implemented for secp256k1, P-256 and Ed25519. On Ed25519, SLIP-10 (SLIP-0010,
+"Universal private key derivation from master private key", SatoshiLabs) defines hardened
+private derivation only: the master key uses the HMAC key "ed25519 seed", every 32-byte HMAC
+half is a valid private key (the RFC 8032 seed), and a child is HMAC-SHA512(chain code,
+0x00 || parent private key || ser32(index)). Non-hardened indices and PUB2PUB are rejected with
+CKR_MECHANISM_PARAM_INVALID, the code of every other invalid derivation here.
 """
 
 import enum
@@ -33,6 +37,8 @@ from .ecpoints import WeierstrassCurve
 from .parameters import param_error
 
 HARDENED = 0x80000000
+ED25519 = "ED25519"  # OpenSSL's key type name, which PKey.curve returns for Ed25519 keys
+ED25519_MASTER_HMAC_KEY = b"ed25519 seed"
 CHAIN_CODE_BYTES = 32
 BTC_DERIVE_VERSION = 1
 SEED_MIN_BYTES = 16
@@ -191,6 +197,26 @@ def child_public_key(
         output = _crypto.hmac("sha512", chain_code, retry)
 
 
+def ed25519_master_key(seed: bytes) -> Tuple[bytes, bytes]:
+    """Return the SLIP-10 Ed25519 master private key and chain code."""
+    output = _crypto.hmac("sha512", ED25519_MASTER_HMAC_KEY, seed)
+    return output[:32], output[32:]
+
+
+def ed25519_child_private_key(
+    parent: bytes, chain_code: bytes, index: int
+) -> Tuple[bytes, bytes]:
+    """Return the SLIP-10 Ed25519 child private key and chain code (hardened indices only)."""
+    if index < HARDENED:
+        raise param_error(
+            f"SLIP-10 on Ed25519 derives only hardened children, so index {index:#x} is invalid."
+            f" Use {index | HARDENED:#x}."
+        )
+    data = b"\x00" + parent + index.to_bytes(4, "big")
+    output = _crypto.hmac("sha512", chain_code, data)
+    return output[:32], output[32:]
+
+
 def _template_curve(template: dict) -> Optional[str]:
     params = template.get(CKA.EC_PARAMS)
     return None if params is None else curve_from_params(params).openssl_name
@@ -232,11 +258,16 @@ class BTCDeriveScheme(DeriveScheme):
         _check_template(template, RESULT_CLASS[step])
         requested_curve = _template_curve(template)
         if step is Step.MASTER:
+            if standard is SLIP10 and requested_curve == ED25519:
+                secret, chain_code = ed25519_master_key(_seed(base_key))
+                return _ed25519_private_result(secret, chain_code)
             curve = _curve_of_standard(standard, requested_curve or standard.default_curve)
             secret, chain_code = master_key(standard, curve, _seed(base_key))
             return _private_result(curve, secret, chain_code)
         if base_key.key_type != CKK.EC:
             raise PKCS11Error(CKR.KEY_TYPE_INCONSISTENT, "the parent must be an EC key")
+        if standard is SLIP10 and base_key.pkey.curve == ED25519:
+            return _derive_ed25519(base_key, parameter, step, requested_curve)
         curve = _curve_of_standard(standard, base_key.pkey.curve)
         if requested_curve is not None and requested_curve != curve.openssl_name:
             raise PKCS11Error(
@@ -256,6 +287,25 @@ class BTCDeriveScheme(DeriveScheme):
         if step is Step.PRIVATE_TO_PUBLIC:
             return _public_result(curve, ecpoints.public_point(curve, secret), chain_code)
         return _private_result(curve, secret, chain_code)
+
+
+def _derive_ed25519(base_key, parameter, step: Step, requested_curve: Optional[str]):
+    """Run a SLIP-10 child step on an Ed25519 parent."""
+    if requested_curve is not None and requested_curve != ED25519:
+        raise PKCS11Error(
+            CKR.TEMPLATE_INCONSISTENT, "CKA_EC_PARAMS names another curve than the parent's"
+        )
+    if step is Step.PUBLIC_TO_PUBLIC:
+        raise param_error(
+            "SLIP-10 on Ed25519 defines no public-to-public derivation, so derive the public"
+            " child from the private parent with PRV2PUB"
+        )
+    secret, chain_code = ed25519_child_private_key(
+        base_key.pkey.raw_private_key(), parameter.chain_code, parameter.child_key_index
+    )
+    if step is Step.PRIVATE_TO_PUBLIC:
+        return _ed25519_public_result(secret, chain_code)
+    return _ed25519_private_result(secret, chain_code)
 
 
 def _seed(base_key) -> bytes:
@@ -289,6 +339,21 @@ def _public_result(curve: WeierstrassCurve, point, chain_code: bytes) -> Derived
     return DerivedKey(
         CKO.PUBLIC_KEY, CKK.EC, ecpoints.spki(curve, point), chain_code, _curve_properties(curve)
     )
+
+
+def _ed25519_properties() -> dict:
+    return {CKA.EC_PARAMS: CURVE_BY_OPENSSL_NAME[ED25519].der_oid}
+
+
+def _ed25519_private_result(secret: bytes, chain_code: bytes) -> DerivedKey:
+    pkcs8 = _crypto.PKey.from_raw_private_key(ED25519, secret).pkcs8()
+    return DerivedKey(CKO.PRIVATE_KEY, CKK.EC, pkcs8, chain_code, _ed25519_properties())
+
+
+def _ed25519_public_result(secret: bytes, chain_code: bytes) -> DerivedKey:
+    # spki() of a private key encodes its public half in EP11's Ed25519 SPKI form.
+    spki = _crypto.PKey.from_raw_private_key(ED25519, secret).spki()
+    return DerivedKey(CKO.PUBLIC_KEY, CKK.EC, spki, chain_code, _ed25519_properties())
 
 
 ROWS = [
