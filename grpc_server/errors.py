@@ -27,12 +27,18 @@ from grpc_server.generated import grep11_pb2
 
 logger = logging.getLogger(__name__)
 
+MAX_DETAIL_CHARS = 1024
+
 
 def grep11_status(
     code: int, detail: str, status_code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
 ) -> grpc.Status:
     """Build the gRPC status ``status_code`` for the CK_RV ``code``, with one ``Grep11Error``."""
     name = ckr_name(code)
+    if len(detail) > MAX_DETAIL_CHARS:
+        # The status travels in a trailer, which grpcio clients cap at 16 KiB; a detail that
+        # quotes a huge request value must not push the Grep11Error past that cap.
+        detail = detail[: MAX_DETAIL_CHARS - 3] + "..."
     packed = any_pb2.Any()
     packed.Pack(grep11_pb2.Grep11Error(Code=code, Detail=detail, Retry=False))
     status = status_pb2.Status(code=status_code.value[0], message=name, details=[packed])

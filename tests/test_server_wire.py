@@ -489,3 +489,20 @@ def test_rsa_4096_keygen_blocks_no_callers(grep11_emulator):
         generator.join()
 
     assert completed_during_generation >= 10
+
+
+def test_huge_public_exponent_rejected(grep11_stub):
+    request = pb.GenerateKeyPairRequest(
+        Mech=pb.Mechanism(Mechanism=CKM.RSA_PKCS_KEY_PAIR_GEN),
+        PubKeyTemplate=template(MODULUS_BITS=2048, PUBLIC_EXPONENT=b"\x03" * 2000),
+    )
+    expect_grep11_error(grep11_stub.GenerateKeyPair, request, CKR.ATTRIBUTE_VALUE_INVALID)
+
+
+def test_huge_attribute_detail_truncated(grep11_stub):
+    request = pb.GenerateKeyPairRequest(
+        Mech=pb.Mechanism(Mechanism=CKM.EC_KEY_PAIR_GEN),
+        PubKeyTemplate=template(EC_PARAMS=b"\x06" * 10000),
+    )
+    detail = expect_grep11_error(grep11_stub.GenerateKeyPair, request, CKR.CURVE_NOT_SUPPORTED)
+    assert len(detail.Detail) <= 1024

@@ -182,6 +182,13 @@ class RSAX931Signer:
             raise invalid_signature()
 
 
+def _describe_exponent(exponent: int) -> str:
+    # A huge exponent would exceed Python's integer-to-text limit, so give only its size.
+    if exponent.bit_length() > 64:
+        return f"a {exponent.bit_length()}-bit value"
+    return str(exponent)
+
+
 class RSAKeyPairGenerator(KeyPairGenerator):
     """RSA key pairs: CKA_MODULUS_BITS and CKA_PUBLIC_EXPONENT from either template.
 
@@ -216,7 +223,7 @@ class RSAKeyPairGenerator(KeyPairGenerator):
             raise PKCS11Error(
                 CKR.ATTRIBUTE_VALUE_INVALID,
                 f"the RSA public exponent must be odd, at least {RSA_MIN_PUBLIC_EXPONENT} "
-                f"and at most 64 bits, not {exponent}",
+                f"and at most 64 bits, not {_describe_exponent(exponent)}",
             )
         return _crypto.PKey.generate_rsa(bits, exponent, x931=self.x931)
 
