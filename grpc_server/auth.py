@@ -214,6 +214,33 @@ _HANDLER_SHAPES = (
 )
 
 
+class MalformedRequest:
+    """Stands in for a request whose bytes did not parse as the RPC's protobuf message."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
+def _tolerant(deserializer: Optional[Callable]) -> Optional[Callable]:
+    """Wrap a request deserializer so that bad bytes give a ``MalformedRequest``.
+
+    grpcio answers a failing deserializer with INTERNAL and a logged traceback, which carries
+    no Grep11Error; the guarded handler turns the stand-in into CKR_IBM_GREP11_CANNOT_UNMARSHAL.
+    """
+    if deserializer is None:
+        return None
+
+    def deserialize(data: bytes):
+        try:
+            return deserializer(data)
+        except Exception as error:  # any parse failure of untrusted bytes
+            return MalformedRequest(type(error).__name__)
+
+    return deserialize
+
+
 def _guarded_handler(handler: grpc.RpcMethodHandler, check: Callable) -> grpc.RpcMethodHandler:
     """Return ``handler`` with ``check(context)`` run before its behaviour."""
     for attribute, factory in _HANDLER_SHAPES:
@@ -223,11 +250,19 @@ def _guarded_handler(handler: grpc.RpcMethodHandler, check: Callable) -> grpc.Rp
 
         def guarded(request, context, behaviour=behaviour):
             check(context)
+            if isinstance(request, MalformedRequest):
+                logger.info("rejected a request that is not valid protobuf (%s)", request.reason)
+                context.abort_with_status(
+                    grep11_status(
+                        CKR.IBM_GREP11_CANNOT_UNMARSHAL,
+                        "the request bytes are not a valid protobuf message for this RPC",
+                    )
+                )
             return behaviour(request, context)
 
         return factory(
             guarded,
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=_tolerant(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
     return handler

@@ -506,3 +506,10 @@ def test_huge_attribute_detail_truncated(grep11_stub):
     )
     detail = expect_grep11_error(grep11_stub.GenerateKeyPair, request, CKR.CURVE_NOT_SUPPORTED)
     assert len(detail.Detail) <= 1024
+
+
+@pytest.mark.parametrize("body", [b"\x0a\x64abc", b"\xff\xff\xff", b"\x08"])
+def test_unparseable_request_body(grep11_emulator, body):
+    with grpc.insecure_channel(grep11_emulator.address) as channel:
+        raw_call = channel.unary_unary("/grep11.Crypto/GenerateRandom")
+        expect_grep11_error(raw_call, body, CKR.IBM_GREP11_CANNOT_UNMARSHAL)
