@@ -27,7 +27,7 @@ class AttributeSpec:
     """One row of the attribute table.
 
     ``blob_bit`` is the ``XCP_BLOB_*`` bit that carries a Boolean in the blob header.
-    ``can_clear`` and ``can_set`` say whether SetAttributeValue may later change the Boolean
+    ``can_clear`` and ``can_set`` state whether SetAttributeValue may later change the Boolean
     from TRUE to FALSE and from FALSE to TRUE. ``settable`` is False for attributes that only
     the HSM computes, which a template must not name.
     """

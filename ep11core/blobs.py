@@ -58,7 +58,7 @@ SPKI_TRAILER_BYTES = (
 
 
 class BlobFault(enum.Enum):
-    """Why a blob did not open; the engine turns each into the CKR code of the blob's role."""
+    """The reason a blob did not open; the engine maps each to the CKR code of the blob's role."""
 
     MALFORMED = "malformed"
     WKID_MISMATCH = "wkid mismatch"

@@ -1,4 +1,4 @@
-"""Key objects as the engine sees them once a blob is open, and the curve table."""
+"""Opened key objects, the curve table and key check values."""
 
 import enum
 import hashlib
