@@ -815,6 +815,7 @@ class Engine:
         if scheme.needs_base_key:
             base_class = scheme.base_key_class(parameter)
             base = self._checked_key(base_key, Role.KEY, spec, Function.DERIVE, base_class)
+        parameter = scheme.open_parameter_keys(parameter, lambda blob: self._open(blob, Role.KEY))
         derived = scheme.derive(base, parameter, bytes(data or b""), attributes)
         if derived.object_class == CKO.PUBLIC_KEY:
             public_attributes = key_defaults(CKO.PUBLIC_KEY, derived.key_type)

@@ -5,6 +5,7 @@ made by ``cryptography``. Every KEM runs once with the HSM on both sides and onc
 ``cryptography`` on the other side.
 """
 
+import hashlib
 import os
 
 import pytest
@@ -14,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import mldsa, mlkem
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from ep11core.constants import CKA, CKD, CKK, CKM, CKO, CKR
-from ep11core.types import KyberKEMParams, Mechanism
+from ep11core.types import ECDH1DeriveParams, KyberKEMParams, Mechanism
 from conftest import aes_cbc_pad_encrypt, der_element, raises_ckr
 
 ML_DSA_SETS = {
@@ -47,8 +48,9 @@ def spki_bytes(public_key) -> bytes:
     )
 
 
-def kem(mode, ciphertext=b"", kdf=CKD.NULL, version=0) -> Mechanism:
-    return Mechanism(CKM.IBM_ML_KEM, KyberKEMParams(version, mode, kdf, ciphertext=ciphertext))
+def kem(mode, ciphertext=b"", kdf=CKD.NULL, version=0, blob=b"") -> Mechanism:
+    parameter = KyberKEMParams(version, mode, kdf, ciphertext=ciphertext, blob=blob)
+    return Mechanism(CKM.IBM_ML_KEM, parameter)
 
 
 def aes_cbc_pad_decrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
@@ -206,7 +208,7 @@ def test_ml_kem_short_generic_secret(ep11, ml_kem_pair):
         kem(ENCAPSULATE, kdf=CKD.IBM_HYBRID_SHA256_KDF),
         kem(DECAPSULATE),
     ],
-    ids=["no parameter", "mode 3", "version 1", "hybrid KDF", "no ciphertext"],
+    ids=["no parameter", "mode 3", "version 1", "hybrid KDF without blob", "no ciphertext"],
 )
 def test_ml_kem_invalid_parameter_rejected(ep11, ml_kem_pair, mechanism):
     with raises_ckr(CKR.MECHANISM_PARAM_INVALID):
@@ -266,3 +268,120 @@ def test_mechanism_list(ep11):
     assert CKM.IBM_KYBER not in mechanisms
     info = ep11.get_mechanism_info(CKM.IBM_ML_DSA)
     assert (info.min_key_size, info.max_key_size) == (1312, 2592)
+
+
+# --- hybrid KDFs: Z = generic secret value || KEM shared secret
+
+HYBRID_HASHES = {
+    CKD.IBM_HYBRID_NULL: None,
+    CKD.IBM_HYBRID_SHA1_KDF: "sha1",
+    CKD.IBM_HYBRID_SHA224_KDF: "sha224",
+    CKD.IBM_HYBRID_SHA256_KDF: "sha256",
+    CKD.IBM_HYBRID_SHA384_KDF: "sha384",
+    CKD.IBM_HYBRID_SHA512_KDF: "sha512",
+}
+
+
+def expected_hybrid_key(kdf: int, classical: bytes, shared_secret: bytes, length: int) -> bytes:
+    """Compute the emulator's hybrid key: Z itself, or the ANSI X9.63 KDF over Z."""
+    combined = classical + shared_secret
+    hash_name = HYBRID_HASHES[kdf]
+    if hash_name is None:
+        return combined[:length]
+    output = b""
+    counter = 1
+    while len(output) < length:
+        output += hashlib.new(hash_name, combined + counter.to_bytes(4, "big")).digest()
+        counter += 1
+    return output[:length]
+
+
+def ecdh_hybrid_secret(ep11) -> bytes:
+    """Return the blob of a generic secret from P-256 ECDH with CKD_IBM_HYBRID_NULL."""
+    pair = ep11.generate_key_pair(
+        Mechanism(CKM.EC_KEY_PAIR_GEN),
+        {CKA.EC_PARAMS: bytes.fromhex("06082a8648ce3d030107"), CKA.DERIVE: True},
+        {CKA.DERIVE: True},
+    )
+    spki = der_element(pair.public_blob)
+    own_point = spki[-65:]
+    assert own_point[0] == 4
+    parameter = ECDH1DeriveParams(CKD.IBM_HYBRID_NULL, b"", own_point)
+    template = {
+        CKA.CLASS: CKO.SECRET_KEY,
+        CKA.KEY_TYPE: CKK.GENERIC_SECRET,
+        CKA.VALUE_LEN: 32,
+        CKA.IBM_USE_AS_DATA: True,
+    }
+    derived = ep11.derive_key(
+        Mechanism(CKM.ECDH1_DERIVE, parameter), pair.private_blob, b"", template
+    )
+    return derived.blob
+
+
+@pytest.mark.parametrize("kdf", sorted(HYBRID_HASHES), ids=lambda kdf: CKD(kdf).name)
+def test_ml_kem_hybrid_round_trip(ep11, ml_kem_pair, kdf):
+    classical = ecdh_hybrid_secret(ep11)
+    encapsulated = ep11.derive_key(
+        kem(ENCAPSULATE, kdf=kdf, blob=classical), ml_kem_pair.public_blob, b"", AES_TEMPLATE
+    )
+    ciphertext = encapsulated.checksum[7:]
+    decapsulated = ep11.derive_key(
+        kem(DECAPSULATE, ciphertext, kdf=kdf, blob=classical),
+        ml_kem_pair.private_blob,
+        b"",
+        AES_TEMPLATE,
+    )
+    assert decapsulated.checksum[:7] == encapsulated.checksum[:7]
+    iv = ep11.generate_random(16)
+    message = b"hybrid transported key"
+    encrypted = ep11.encrypt_single(Mechanism(CKM.AES_CBC_PAD, iv), encapsulated.blob, message)
+    plain = ep11.decrypt_single(Mechanism(CKM.AES_CBC_PAD, iv), decapsulated.blob, encrypted)
+    assert plain == message
+    without_blob = ep11.derive_key(
+        kem(DECAPSULATE, ciphertext), ml_kem_pair.private_blob, b"", AES_TEMPLATE
+    )
+    assert without_blob.checksum[:7] != encapsulated.checksum[:7]
+
+
+@pytest.mark.parametrize("kdf", sorted(HYBRID_HASHES), ids=lambda kdf: CKD(kdf).name)
+def test_ml_kem_hybrid_known_key(ep11, import_secret, ml_kem_pair, kdf):
+    classical = os.urandom(32)
+    secret = import_secret(ep11, CKK.GENERIC_SECRET, classical, {CKA.IBM_USE_AS_DATA: True})
+    public_key = serialization.load_der_public_key(spki_of(ml_kem_pair.public_blob))
+    shared_secret, ciphertext = public_key.encapsulate()
+    key = ep11.derive_key(
+        kem(DECAPSULATE, ciphertext, kdf=kdf, blob=secret.blob),
+        ml_kem_pair.private_blob,
+        b"",
+        AES_TEMPLATE,
+    )
+    expected = expected_hybrid_key(kdf, classical, shared_secret, 32)
+    iv = os.urandom(16)
+    encrypted = aes_cbc_pad_encrypt(expected, iv, b"known hybrid key")
+    plain = ep11.decrypt_single(Mechanism(CKM.AES_CBC_PAD, iv), key.blob, encrypted)
+    assert plain == b"known hybrid key"
+
+
+def test_ml_kem_hybrid_wrong_blob_differs(ep11, ml_kem_pair):
+    kdf = CKD.IBM_HYBRID_SHA256_KDF
+    encapsulated = ep11.derive_key(
+        kem(ENCAPSULATE, kdf=kdf, blob=ecdh_hybrid_secret(ep11)),
+        ml_kem_pair.public_blob,
+        b"",
+        AES_TEMPLATE,
+    )
+    other = kem(DECAPSULATE, encapsulated.checksum[7:], kdf=kdf, blob=ecdh_hybrid_secret(ep11))
+    decapsulated = ep11.derive_key(other, ml_kem_pair.private_blob, b"", AES_TEMPLATE)
+    assert decapsulated.checksum[:7] != encapsulated.checksum[:7]
+
+
+def test_ml_kem_hybrid_blob_rejected(ep11, import_secret, ml_kem_pair):
+    kdf = CKD.IBM_HYBRID_SHA256_KDF
+    aes_key = import_secret(ep11, CKK.AES, os.urandom(32))
+    mechanism = kem(ENCAPSULATE, kdf=kdf, blob=aes_key.blob)
+    with raises_ckr(CKR.KEY_TYPE_INCONSISTENT):
+        ep11.derive_key(mechanism, ml_kem_pair.public_blob, b"", AES_TEMPLATE)
+    mechanism = kem(ENCAPSULATE, kdf=kdf, blob=b"not a key blob")
+    with raises_ckr(CKR.KEY_HANDLE_INVALID):
+        ep11.derive_key(mechanism, ml_kem_pair.public_blob, b"", AES_TEMPLATE)

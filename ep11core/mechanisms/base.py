@@ -166,6 +166,13 @@ class DeriveScheme:
         """Return the object class that the base key must have for ``parameter``."""
         return CKO.PRIVATE_KEY if self.asymmetric else CKO.SECRET_KEY
 
+    def open_parameter_keys(self, parameter, open_key):
+        """Return ``parameter`` with the key blobs it names opened by ``open_key(blob)``.
+
+        The default returns ``parameter`` unchanged, for schemes whose parameter names no blob.
+        """
+        return parameter
+
     def derive(self, base_key, parameter, data: bytes, template: dict) -> DerivedKey:
         raise NotImplementedError
 

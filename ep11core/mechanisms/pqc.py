@@ -6,14 +6,25 @@
   Sign or Verify call, or the Single calls). It takes no mechanism parameter.
 - CKM_IBM_ML_KEM derives a secret key in DeriveKey with a KyberKEMParm: mode 1 encapsulates to
   a public key and returns the ciphertext after the 7-byte checksum of the new key, mode 2
-  decapsulates the ciphertext with the private key. The new key is the leading CKA_VALUE_LEN
-  bytes (default 32) of the 32-byte shared secret.
+  decapsulates the ciphertext with the private key. With CKD_NULL, the new key is the leading
+  CKA_VALUE_LEN bytes (default 32) of the 32-byte shared secret.
 
 CKM_IBM_DILITHIUM and CKM_IBM_KYBER are not offered: they are IBM's round-2 Dilithium and Kyber,
 which differ from FIPS 204 and FIPS 203, and no maintained library here implements them.
-TODO: only CKD_NULL is implemented. The hybrid KDFs of KyberKEMParm (CKD_IBM_HYBRID_*), which
-mix in the value of a generic secret given as a blob, are rejected.
+The hybrid KDFs mix in the value of a generic secret whose blob KyberKEMParm.Blob carries,
+usually the output of an ECDH derivation with CKD_IBM_HYBRID_NULL. IBM does not document its
+construction, so the emulator defines one that encapsulation and decapsulation share, with
+Z = generic secret value || KEM shared secret:
+
+- CKD_IBM_HYBRID_NULL: the key is the leading CKA_VALUE_LEN bytes of Z (default 32).
+- CKD_IBM_HYBRID_SHA1_KDF to CKD_IBM_HYBRID_SHA512_KDF: the key is the leading CKA_VALUE_LEN
+  bytes (default 32) of the ANSI X9.63 KDF over Z and KyberKEMParm.SharedData.
+
+NOTE: keys derived this way match only this emulator, not a real EP11 module. The Prepend flag
+is ignored.
 """
+
+from dataclasses import dataclass
 
 from ..constants import CKA, CKD, CKK, CKM, CKO, CKR
 from ..errors import PKCS11Error
@@ -30,6 +41,7 @@ from .base import (
     invalid_signature,
     signature_length_error,
 )
+from .agreement import x963_kdf
 from .parameters import param_error
 from .signing import RawSignScheme
 
@@ -37,6 +49,27 @@ KEM_VERSION = 0
 KEM_ENCAPSULATE, KEM_DECAPSULATE = 1, 2
 SHARED_SECRET_BYTES = 32
 AES_KEY_LENGTHS = (16, 24, 32)
+HYBRID_KDF_HASHES = {
+    CKD.IBM_HYBRID_SHA1_KDF: "sha1",
+    CKD.IBM_HYBRID_SHA224_KDF: "sha224",
+    CKD.IBM_HYBRID_SHA256_KDF: "sha256",
+    CKD.IBM_HYBRID_SHA384_KDF: "sha384",
+    CKD.IBM_HYBRID_SHA512_KDF: "sha512",
+}
+HYBRID_KDFS = frozenset({CKD.IBM_HYBRID_NULL, *HYBRID_KDF_HASHES})
+KDF_OUTPUT_MAX_BYTES = 256
+
+
+@dataclass(frozen=True)
+class HybridKEMParameter:
+    """A KyberKEMParm with a hybrid KDF and the value of the generic secret its Blob names."""
+
+    kem: KyberKEMParams
+    classical_secret: bytes
+
+    @property
+    def mode(self) -> int:
+        return self.kem.mode
 
 
 class PQCKeyPairGenerator(KeyPairGenerator):
@@ -85,29 +118,50 @@ def kem_parameter(parameter):
         raise param_error(f"KyberKEMParm version must be {KEM_VERSION}, got {parameter.version}")
     if parameter.mode not in (KEM_ENCAPSULATE, KEM_DECAPSULATE):
         raise param_error(f"KEM mode {parameter.mode} is neither encapsulate (1) nor decapsulate (2)")
-    if parameter.kdf != CKD.NULL:
-        raise param_error(f"KEM KDF {parameter.kdf:#x} is not supported; use CKD_NULL")
+    if parameter.kdf != CKD.NULL and parameter.kdf not in HYBRID_KDFS:
+        raise param_error(
+            f"KEM KDF {parameter.kdf:#x} is not supported; use CKD_NULL or a CKD_IBM_HYBRID_* KDF"
+        )
+    if parameter.kdf in HYBRID_KDFS and not parameter.blob:
+        raise param_error("a hybrid KEM KDF needs the blob of a generic secret in Blob")
     if parameter.mode == KEM_DECAPSULATE and not parameter.ciphertext:
         raise param_error("decapsulation needs the ciphertext")
     return parameter
 
 
 def _secret_value(template: dict, shared_secret: bytes):
+    """Return the key type and value: the leading CKA_VALUE_LEN bytes of ``shared_secret``."""
     key_type = template.get(CKA.KEY_TYPE, CKK.GENERIC_SECRET)
     length = template.get(CKA.VALUE_LEN, SHARED_SECRET_BYTES)
+    available = len(shared_secret)
     if template.get(CKA.CLASS, CKO.SECRET_KEY) != CKO.SECRET_KEY:
         raise PKCS11Error(CKR.TEMPLATE_INCONSISTENT, "a KEM derives a CKO_SECRET_KEY")
     if key_type not in (CKK.AES, CKK.GENERIC_SECRET):
         raise PKCS11Error(
             CKR.TEMPLATE_INCONSISTENT, "a KEM derives CKK_AES or CKK_GENERIC_SECRET keys"
         )
-    valid = AES_KEY_LENGTHS if key_type == CKK.AES else range(1, SHARED_SECRET_BYTES + 1)
-    if length not in valid:
+    valid = AES_KEY_LENGTHS if key_type == CKK.AES else range(1, available + 1)
+    if length not in valid or length > available:
         raise PKCS11Error(
             CKR.KEY_SIZE_RANGE,
-            f"the {SHARED_SECRET_BYTES}-byte shared secret cannot make a {length}-byte key",
+            f"the {available}-byte shared secret cannot make a {length}-byte key",
         )
     return key_type, shared_secret[:length]
+
+
+def _hybrid_secret(parameter: HybridKEMParameter, template: dict, shared_secret: bytes) -> bytes:
+    """Return the keying material of a hybrid KDF; see the module documentation."""
+    combined = parameter.classical_secret + shared_secret
+    hash_name = HYBRID_KDF_HASHES.get(parameter.kem.kdf)
+    if hash_name is None:
+        return combined
+    length = template.get(CKA.VALUE_LEN, SHARED_SECRET_BYTES)
+    if not 0 < length <= KDF_OUTPUT_MAX_BYTES:
+        raise PKCS11Error(
+            CKR.KEY_SIZE_RANGE,
+            f"a hybrid KDF makes keys of 1 to {KDF_OUTPUT_MAX_BYTES} bytes, not {length}",
+        )
+    return x963_kdf(hash_name, combined, parameter.kem.shared_data, length)
 
 
 class MLKEMDeriveScheme(DeriveScheme):
@@ -118,7 +172,22 @@ class MLKEMDeriveScheme(DeriveScheme):
     def base_key_class(self, parameter) -> int:
         return CKO.PUBLIC_KEY if parameter.mode == KEM_ENCAPSULATE else CKO.PRIVATE_KEY
 
+    def open_parameter_keys(self, parameter, open_key):
+        if parameter.kdf not in HYBRID_KDFS:
+            return parameter
+        secret = open_key(parameter.blob)
+        if secret.object_class != CKO.SECRET_KEY or secret.key_type != CKK.GENERIC_SECRET:
+            raise PKCS11Error(
+                CKR.KEY_TYPE_INCONSISTENT,
+                "the Blob of a hybrid KEM KDF must be a CKK_GENERIC_SECRET key, such as the "
+                "output of ECDH with CKD_IBM_HYBRID_NULL",
+            )
+        return HybridKEMParameter(parameter, secret.value)
+
     def derive(self, base_key, parameter, data, template) -> DerivedKey:
+        hybrid = parameter if isinstance(parameter, HybridKEMParameter) else None
+        if hybrid is not None:
+            parameter = hybrid.kem
         pkey = base_key.pkey
         if parameter.mode == KEM_ENCAPSULATE:
             shared_secret, ciphertext = pkey.encapsulate()
@@ -131,6 +200,8 @@ class MLKEMDeriveScheme(DeriveScheme):
                     f"got {len(ciphertext)}"
                 )
             shared_secret = pkey.decapsulate(ciphertext)
+        if hybrid is not None:
+            shared_secret = _hybrid_secret(hybrid, template, shared_secret)
         key_type, value = _secret_value(template, shared_secret)
         checksum = None
         if parameter.mode == KEM_ENCAPSULATE:
