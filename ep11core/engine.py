@@ -1,9 +1,9 @@
 """The EP11 verbs.
 
-``Engine`` is the HSM domain: every method takes and returns bytes and plain Python values,
-raises ``PKCS11Error`` on failure, and keeps no state between calls apart from a cache of
-opened key blobs (blobs are immutable, so a cached entry is valid for as long as the blob)
-and the set of open login sessions (``ep11core.sessions``).
+``Engine`` is the HSM domain. Every method takes and returns bytes and plain Python values
+and raises ``PKCS11Error`` on failure. Between calls it keeps only a cache of opened key blobs,
+which is safe because blobs are immutable, and the set of open login sessions
+(``ep11core.sessions``).
 The GREP11 servicer calls exactly these methods; applications may call them in-process.
 
 Every public verb is wrapped by ``_admitted``, which follows the master key file when the
@@ -37,7 +37,7 @@ from .blobs import BlobError, BlobFault, Sealer
 from .constants import CKA, CKK, CKM, CKO, CKR
 from .errors import PKCS11Error
 from .keys import CURVE_BY_OPENSSL_NAME, Key, load_spki, public_properties, secret_checksum
-from .masterkey import MasterKey, NewKeyState, RegisterFile, Registers
+from .masterkey import NewKeyState, RegisterFile, Registers
 from .sessions import ZERO_SESSION, LoginSessions
 from .mechanisms import (
     MECHANISMS,
@@ -73,7 +73,7 @@ ROTATION_WINDOW_VERBS = frozenset({"rewrap_key_blob"})
 
 
 class Role(enum.Enum):
-    """What a blob is used as; it selects the CKR code when the blob does not open."""
+    """The role of a blob in a call, which selects the CKR code when the blob does not open."""
 
     KEY = CKR.KEY_HANDLE_INVALID
     WRAPPING_KEY = CKR.WRAPPING_KEY_HANDLE_INVALID
@@ -220,7 +220,7 @@ class Engine:
             if registers is self._register_file.registers:
                 self._install(registers)
 
-    def _refuse_during_rotation(self) -> None:
+    def _reject_during_rotation(self) -> None:
         raise PKCS11Error(
             CKR.FUNCTION_CANCELED,
             f"calls are refused during a master key rotation: new master key "
@@ -613,7 +613,7 @@ class Engine:
         )
         attributes[CKA.VALUE_LEN] = len(value)
         blob = self._seal_key(attributes, value)
-        return KeyResult(blob, secret_checksum(key_type, value), _describe(attributes))
+        return KeyResult(blob, secret_checksum(key_type, value), dict(attributes))
 
     def generate_key_pair(
         self, mechanism: Mechanism, public_template: dict, private_template: dict
@@ -641,8 +641,8 @@ class Engine:
         return KeyPair(
             private_blob,
             public_blob,
-            _describe(private_attributes),
-            _describe(public_attributes),
+            dict(private_attributes),
+            dict(public_attributes),
         )
 
     # --- wrapping
@@ -722,7 +722,7 @@ class Engine:
             )
             attributes[CKA.VALUE_LEN] = len(value)
             blob = self._seal_key(attributes, value)
-            return KeyResult(blob, secret_checksum(key_type, value), _describe(attributes))
+            return KeyResult(blob, secret_checksum(key_type, value), dict(attributes))
         if object_class == CKO.PRIVATE_KEY:
             pkey = _unwrapped_private_key(key_type, value)
             attributes = _new_key_attributes(
@@ -731,7 +731,7 @@ class Engine:
             attributes.update(public_properties(pkey))
             blob = self._seal_key(attributes, pkey.pkcs8())
             # NOTE: EP11 documents no checksum output for unwrapped private keys; we return none.
-            return KeyResult(blob, b"", _describe(attributes))
+            return KeyResult(blob, b"", dict(attributes))
         raise PKCS11Error(
             CKR.TEMPLATE_INCONSISTENT,
             f"cannot unwrap an object of class {object_class:#x}; public keys are imported "
@@ -774,7 +774,7 @@ class Engine:
         )
         blob = self._seal_key(attributes, value)
         checksum = secret_checksum(key_type, value) if object_class == CKO.SECRET_KEY else b""
-        return KeyResult(blob, checksum, _describe(attributes))
+        return KeyResult(blob, checksum, dict(attributes))
 
     def _import_public_key(self, spki: bytes, template: dict) -> KeyResult:
         """CKM_IBM_TRANSPORTKEY: turn a plain SPKI into a MACed SPKI; the KEK is ignored."""
@@ -801,7 +801,7 @@ class Engine:
         spki_der = pkey.spki()
         blob = self._seal_public(spki_der, attributes)
         checksum = spki_der + pkey.bits.to_bytes(4, "big")
-        return KeyResult(blob, checksum, _describe(attributes))
+        return KeyResult(blob, checksum, dict(attributes))
 
     def derive_key(
         self, mechanism: Mechanism, base_key: bytes, data: bytes, template: dict
@@ -825,7 +825,7 @@ class Engine:
             )
             public_attributes.update(derived.properties)
             blob = self._seal_public(derived.value, public_attributes)
-            return KeyResult(blob, derived.checksum or b"", _describe(public_attributes))
+            return KeyResult(blob, derived.checksum or b"", dict(public_attributes))
         attributes = _new_key_attributes(
             derived.object_class, derived.key_type, attributes, None, local=False
         )
@@ -836,7 +836,7 @@ class Engine:
         checksum = derived.checksum
         if checksum is None and derived.object_class == CKO.SECRET_KEY:
             checksum = secret_checksum(derived.key_type, derived.value)
-        return KeyResult(blob, checksum or b"", _describe(attributes))
+        return KeyResult(blob, checksum or b"", dict(attributes))
 
     # --- mechanisms
 
@@ -970,7 +970,7 @@ class Engine:
 
 
 def der_octet_string(value: bytes) -> bytes:
-    """DER-encode an OCTET STRING (CKA_EC_POINT holds the point in one)."""
+    """DER-encode an OCTET STRING, the form in which CKA_EC_POINT contains the point."""
     length = len(value)
     if length < 0x80:
         header = bytes((0x04, length))
@@ -1038,10 +1038,6 @@ def _domain_parameters(generator: DomainParameterGenerator, template: dict) -> K
     }
     return KeyResult(value, b"", attributes)
 
-
-def _describe(attributes: dict) -> dict:
-    """The attributes reported in a KeyBlob: all stored ones (key values are never stored)."""
-    return dict(attributes)
 
 
 def _unwrapped_secret(key_type: int, value: bytes, template: dict, exact: bool) -> bytes:
@@ -1112,7 +1108,7 @@ def _admitted(verb):
         if register_file is not None and monotonic() >= register_file.next_check:
             self._follow(register_file.poll())
         if self._rotation_window and not runs_in_window:
-            self._refuse_during_rotation()
+            self._reject_during_rotation()
         return verb(self, *args, **kwargs)
 
     return admitted

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, List, Optional
 
 from .attributes import default_attributes
-from .constants import CKA, CKK, CKM, CKO, CKR, ckm_name
+from .constants import CKA, CKK, CKM, CKR, ckm_name
 from .errors import PKCS11Error
 from .keys import encode_oid
 from .mechanisms import MECHANISM_ROWS, MECHANISMS, Function, MechanismSpec

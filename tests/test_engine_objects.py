@@ -41,8 +41,8 @@ def test_aes_blob_size(ep11):
 
 def test_default_attributes(ep11):
     key = ep11.generate_key(AES_KEY_GEN, {CKA.VALUE_LEN: 16})
-    wanted = [CKA.ENCRYPT, CKA.DECRYPT, CKA.SIGN, CKA.WRAP, CKA.EXTRACTABLE, CKA.LOCAL]
-    values = ep11.get_attribute_value(key.blob, wanted)
+    requested = [CKA.ENCRYPT, CKA.DECRYPT, CKA.SIGN, CKA.WRAP, CKA.EXTRACTABLE, CKA.LOCAL]
+    values = ep11.get_attribute_value(key.blob, requested)
     assert values[CKA.ENCRYPT] is True
     assert values[CKA.DECRYPT] is True
     assert values[CKA.SIGN] is True
@@ -101,8 +101,8 @@ def test_ec_params_by_name(ep11):
 
 def test_maced_public_key_info(ep11):
     pair = ep11.generate_key_pair(EC_KEY_PAIR_GEN, {CKA.EC_PARAMS: b"P-256"}, {})
-    wanted = [CKA.IBM_MACED_PUBLIC_KEY_INFO, CKA.PUBLIC_KEY_INFO]
-    values = ep11.get_attribute_value(pair.private_blob, wanted)
+    requested = [CKA.IBM_MACED_PUBLIC_KEY_INFO, CKA.PUBLIC_KEY_INFO]
+    values = ep11.get_attribute_value(pair.private_blob, requested)
     spki = spki_of(pair.public_blob)
     assert values[CKA.PUBLIC_KEY_INFO] == spki
     maced = values[CKA.IBM_MACED_PUBLIC_KEY_INFO]
