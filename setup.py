@@ -84,8 +84,14 @@ def extensions():
         # deprecated but still ships them.
         extra_compile_args=["-Wno-deprecated-declarations", "-O2"],
     )
+    keccak = Extension(
+        "ep11core._keccak",
+        sources=["ep11core/_keccak.pyx"],
+        libraries=["crypto"],
+        extra_compile_args=["-O2"],
+    )
     return cythonize(
-        [crypto],
+        [keccak, crypto],
         compiler_directives={"language_level": "3", "boundscheck": False, "wraparound": False},
     )
 

@@ -16,6 +16,7 @@ from libc.stdint cimport uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcmp, memcpy, memset
 
+from ep11core._keccak cimport KeccakContext, keccak_absorb, keccak_start, sha3_finish
 from ep11core._openssl.asn1 cimport (
     ASN1_get_object,
     V_ASN1_BIT_STRING,
@@ -396,8 +397,8 @@ def random_bytes(int n):
 # SHA-1 and SHA-2 run on OpenSSL's low-level SHA_CTX, SHA256_CTX and SHA512_CTX structures.
 # SHA-512/224 and SHA-512/256 are SHA-512 with their own initial hash values (FIPS 180-4)
 # and a shorter md_len, which SHA512_Final honours. OpenSSL 3.0 has no public
-# SHA-3 context structure, so SHA-3 runs on the Keccak-f[1600] sponge below, whose state is
-# plain bytes.
+# SHA-3 context structure, so SHA-3 runs on the Keccak-f[1600] sponge of ``_keccak``, whose
+# state is plain bytes.
 
 
 cdef enum _HashId:
@@ -422,26 +423,11 @@ cdef enum _HashFamily:
     _FAMILY_KECCAK
 
 
-cdef enum:
-    _KECCAK_STATE_BYTES = 200
-    _KECCAK_ROUNDS = 24
-
-
-cdef struct _KeccakContext:
-    # The 25 lanes of the Keccak state, each stored little-endian, as FIPS 202 orders the bits.
-    unsigned char state[_KECCAK_STATE_BYTES]
-    # Bytes absorbed into the current block, always below ``rate``.
-    unsigned int num
-    # The block size (rate) and the digest size, both in bytes.
-    unsigned int rate
-    unsigned int md_len
-
-
 cdef union _HashContext:
     SHA_CTX sha1
     SHA256_CTX sha256
     SHA512_CTX sha512
-    _KeccakContext keccak
+    KeccakContext keccak
 
 
 cdef struct _HashInfo:
@@ -482,16 +468,16 @@ _HASHES[<int>_SHA512_256] = _HashInfo(
 )
 # The SHA-3 block size is the sponge rate: 200 bytes minus twice the digest size.
 _HASHES[<int>_SHA3_224] = _HashInfo(
-    b"sha3_224", _FAMILY_KECCAK, 28, 144, sizeof(_KeccakContext), EVP_sha3_224()
+    b"sha3_224", _FAMILY_KECCAK, 28, 144, sizeof(KeccakContext), EVP_sha3_224()
 )
 _HASHES[<int>_SHA3_256] = _HashInfo(
-    b"sha3_256", _FAMILY_KECCAK, 32, 136, sizeof(_KeccakContext), EVP_sha3_256()
+    b"sha3_256", _FAMILY_KECCAK, 32, 136, sizeof(KeccakContext), EVP_sha3_256()
 )
 _HASHES[<int>_SHA3_384] = _HashInfo(
-    b"sha3_384", _FAMILY_KECCAK, 48, 104, sizeof(_KeccakContext), EVP_sha3_384()
+    b"sha3_384", _FAMILY_KECCAK, 48, 104, sizeof(KeccakContext), EVP_sha3_384()
 )
 _HASHES[<int>_SHA3_512] = _HashInfo(
-    b"sha3_512", _FAMILY_KECCAK, 64, 72, sizeof(_KeccakContext), EVP_sha3_512()
+    b"sha3_512", _FAMILY_KECCAK, 64, 72, sizeof(KeccakContext), EVP_sha3_512()
 )
 
 cdef dict _HASH_IDS = {
@@ -519,109 +505,6 @@ cdef int _hash_id(name) except -1:
         raise ValueError(f"unsupported hash {name!r}: expected one of {expected}") from None
 
 
-# --- the Keccak-f[1600] sponge of FIPS 202
-
-# Round constants of the iota step.
-cdef uint64_t _KECCAK_ROUND_CONSTANTS[_KECCAK_ROUNDS]
-_KECCAK_ROUND_CONSTANTS[:] = [
-    0x0000000000000001, 0x0000000000008082, 0x800000000000808A, 0x8000000080008000,
-    0x000000000000808B, 0x0000000080000001, 0x8000000080008081, 0x8000000000008009,
-    0x000000000000008A, 0x0000000000000088, 0x0000000080008009, 0x000000008000000A,
-    0x000000008000808B, 0x800000000000008B, 0x8000000000008089, 0x8000000000008003,
-    0x8000000000008002, 0x8000000000000080, 0x000000000000800A, 0x800000008000000A,
-    0x8000000080008081, 0x8000000000008080, 0x0000000080000001, 0x8000000080008008,
-]
-# The rho and pi steps visit the lanes other than (0, 0) in one cycle: lane PI_LANES[i] takes
-# the previous lane of the cycle rotated left by RHO_OFFSETS[i] bits. Lane (x, y) has index
-# x + 5y.
-cdef unsigned int _KECCAK_RHO_OFFSETS[_KECCAK_ROUNDS]
-_KECCAK_RHO_OFFSETS[:] = [
-    1, 3, 6, 10, 15, 21, 28, 36, 45, 55, 2, 14, 27, 41, 56, 8, 25, 43, 62, 18, 39, 61, 20, 44,
-]
-cdef unsigned int _KECCAK_PI_LANES[_KECCAK_ROUNDS]
-_KECCAK_PI_LANES[:] = [
-    10, 7, 11, 17, 18, 3, 5, 16, 8, 21, 24, 4, 15, 23, 19, 13, 12, 2, 20, 14, 22, 9, 6, 1,
-]
-
-
-cdef inline uint64_t _rotate_left(uint64_t value, unsigned int bits) noexcept nogil:
-    return (value << bits) | (value >> (64 - bits))
-
-
-@cython.cdivision(True)
-cdef void _keccak_permute(unsigned char *state) noexcept nogil:
-    """Apply Keccak-f[1600] to the 200-byte state in place."""
-    cdef uint64_t lanes[25]
-    cdef uint64_t column[5]
-    cdef uint64_t carried
-    cdef uint64_t displaced
-    cdef uint64_t theta
-    cdef int i
-    cdef int j
-    cdef int x
-    cdef int y
-    cdef int round_index
-    for i in range(25):
-        lanes[i] = 0
-        for j in range(8):
-            lanes[i] |= (<uint64_t>state[8 * i + j]) << (8 * j)
-    for round_index in range(_KECCAK_ROUNDS):
-        # theta: XOR each lane with the parities of two neighbouring columns.
-        for x in range(5):
-            column[x] = lanes[x] ^ lanes[x + 5] ^ lanes[x + 10] ^ lanes[x + 15] ^ lanes[x + 20]
-        for x in range(5):
-            theta = column[(x + 4) % 5] ^ _rotate_left(column[(x + 1) % 5], 1)
-            for y in range(0, 25, 5):
-                lanes[y + x] ^= theta
-        # rho and pi: rotate each lane and move it to its new position.
-        carried = lanes[1]
-        for i in range(_KECCAK_ROUNDS):
-            j = _KECCAK_PI_LANES[i]
-            displaced = lanes[j]
-            lanes[j] = _rotate_left(carried, _KECCAK_RHO_OFFSETS[i])
-            carried = displaced
-        # chi: the only non-linear step, along each row.
-        for y in range(0, 25, 5):
-            for x in range(5):
-                column[x] = lanes[y + x]
-            for x in range(5):
-                lanes[y + x] = column[x] ^ ((~column[(x + 1) % 5]) & column[(x + 2) % 5])
-        # iota
-        lanes[0] ^= _KECCAK_ROUND_CONSTANTS[round_index]
-    for i in range(25):
-        for j in range(8):
-            state[8 * i + j] = <unsigned char>(lanes[i] >> (8 * j))
-    OPENSSL_cleanse(lanes, sizeof(lanes))
-    OPENSSL_cleanse(column, sizeof(column))
-
-
-cdef void _keccak_start(_KeccakContext *context, int rate, int md_len) noexcept nogil:
-    memset(context, 0, sizeof(_KeccakContext))
-    context.rate = rate
-    context.md_len = md_len
-
-
-cdef void _keccak_absorb(
-    _KeccakContext *context, const unsigned char *data, size_t length
-) noexcept nogil:
-    cdef size_t i
-    for i in range(length):
-        context.state[context.num] ^= data[i]
-        context.num += 1
-        if context.num == context.rate:
-            _keccak_permute(context.state)
-            context.num = 0
-
-
-cdef void _keccak_finish(_KeccakContext *context, unsigned char *out) noexcept nogil:
-    # SHA-3 appends the domain bits 01 and the first bit of the pad10*1 rule (0x06), and the
-    # last bit of the padding ends the block (0x80).
-    context.state[context.num] ^= 0x06
-    context.state[context.rate - 1] ^= 0x80
-    _keccak_permute(context.state)
-    memcpy(out, context.state, context.md_len)
-
-
 # --- dispatch by hash family
 
 
@@ -639,7 +522,7 @@ cdef int _hash_start(int hash_id, _HashContext *context) noexcept nogil:
             return SHA224_Init(&context.sha256)
         return SHA256_Init(&context.sha256)
     if info.family == _FAMILY_KECCAK:
-        _keccak_start(&context.keccak, info.block_size, info.digest_size)
+        keccak_start(&context.keccak, info.block_size, info.digest_size)
         return 1
     if hash_id == _SHA384:
         return SHA384_Init(&context.sha512)
@@ -665,7 +548,7 @@ cdef int _hash_absorb(
         return SHA256_Update(&context.sha256, data, length)
     if family == _FAMILY_SHA512:
         return SHA512_Update(&context.sha512, data, length)
-    _keccak_absorb(&context.keccak, <const unsigned char *>data, length)
+    keccak_absorb(&context.keccak, <const unsigned char *>data, length)
     return 1
 
 
@@ -681,7 +564,7 @@ cdef int _hash_finish(int hash_id, _HashContext *context, unsigned char *out) no
     elif family == _FAMILY_SHA512:
         ok = SHA512_Final(out, &context.sha512)
     else:
-        _keccak_finish(&context.keccak, out)
+        sha3_finish(&context.keccak, out)
     OPENSSL_cleanse(context, sizeof(_HashContext))
     return ok
 
