@@ -36,7 +36,14 @@ from .attributes import (
 from .blobs import BlobError, BlobFault, Sealer
 from .constants import CKA, CKK, CKM, CKO, CKR
 from .errors import PKCS11Error
-from .keys import CURVE_BY_OPENSSL_NAME, Key, load_spki, public_properties, secret_checksum
+from .keys import (
+    CURVE_BY_OPENSSL_NAME,
+    Key,
+    load_pkcs8,
+    load_spki,
+    public_properties,
+    secret_checksum,
+)
 from .masterkey import NewKeyState, RegisterFile, Registers
 from .sessions import ZERO_SESSION, LoginSessions
 from .mechanisms import (
@@ -1075,7 +1082,7 @@ def _unwrapped_secret(key_type: int, value: bytes, template: dict, exact: bool) 
 
 def _unwrapped_private_key(key_type: int, value: bytes):
     try:
-        pkey = _crypto.PKey.from_pkcs8(value)
+        pkey = load_pkcs8(value)
     except _crypto.CryptoError:
         raise PKCS11Error(
             CKR.WRAPPED_KEY_INVALID, "the unwrapped data is not a DER PKCS #8 private key"

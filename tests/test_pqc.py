@@ -132,6 +132,28 @@ def test_ml_dsa_foreign_signature_verifies(ep11, ml_dsa_set):
         ep11.verify_single(ML_DSA, spki, message + b"!", signature)
 
 
+def pkcs8_bytes(private_key) -> bytes:
+    return private_key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def test_ml_dsa_imported_private_key_signs(ep11, import_private, ml_dsa_set):
+    private_key = ML_DSA_SETS[ml_dsa_set][1].generate()
+    imported = import_private(ep11, pkcs8_bytes(private_key), CKK.IBM_ML_DSA, {CKA.SIGN: True})
+    assert imported.attributes[CKA.IBM_PARAMETER_SET] == ML_DSA_SETS[ml_dsa_set][0]
+    signature = ep11.sign_single(ML_DSA, imported.blob, b"imported key")
+    private_key.public_key().verify(signature, b"imported key")
+
+
+def test_ml_dsa_import_wrong_key_type(ep11, import_private):
+    private_key = mldsa.MLDSA44PrivateKey.generate()
+    with raises_ckr(CKR.TEMPLATE_INCONSISTENT):
+        import_private(ep11, pkcs8_bytes(private_key), CKK.IBM_ML_KEM)
+
+
 def test_ml_dsa_bad_signatures_rejected(ep11, ml_dsa_pair):
     message = b"tamper"
     signature = bytearray(ep11.sign_single(ML_DSA, ml_dsa_pair.private_blob, message))
@@ -191,6 +213,18 @@ def test_ml_kem_encapsulates_to_foreign_key(ep11, import_public, ml_kem_set):
     iv = os.urandom(16)
     encrypted = ep11.encrypt_single(Mechanism(CKM.AES_CBC_PAD, iv), key.blob, b"to cryptography")
     assert aes_cbc_pad_decrypt(shared_secret, iv, encrypted) == b"to cryptography"
+
+
+def test_ml_kem_imported_private_key_decapsulates(ep11, import_private, ml_kem_set):
+    private_key = ML_KEM_SETS[ml_kem_set][1].generate()
+    imported = import_private(ep11, pkcs8_bytes(private_key), CKK.IBM_ML_KEM, {CKA.DERIVE: True})
+    assert imported.attributes[CKA.IBM_PARAMETER_SET] == ML_KEM_SETS[ml_kem_set][0]
+    shared_secret, ciphertext = private_key.public_key().encapsulate()
+    key = ep11.derive_key(kem(DECAPSULATE, ciphertext), imported.blob, b"", AES_TEMPLATE)
+    iv = os.urandom(16)
+    encrypted = aes_cbc_pad_encrypt(shared_secret, iv, b"imported KEM key")
+    plain = ep11.decrypt_single(Mechanism(CKM.AES_CBC_PAD, iv), key.blob, encrypted)
+    assert plain == b"imported KEM key"
 
 
 def test_ml_kem_short_generic_secret(ep11, ml_kem_pair):
