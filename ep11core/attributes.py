@@ -1,16 +1,20 @@
 """The attribute table, the template codec and the serialised attribute list of a blob.
 
-Templates arrive with any value form (a GREP11 ``AttributeValue`` may be bytes, a Boolean or an
-integer for any attribute); ``normalize_template`` turns each value into the canonical Python
-form of its attribute: ``bool``, ``int`` (CK_ULONG) or ``bytes``.
+Templates arrive in several value forms (a GREP11 ``AttributeValue`` may be bytes, a Boolean or
+an integer); ``normalize_template`` turns each value into the canonical Python form of its
+attribute: ``bool``, ``int`` (CK_ULONG) or ``bytes``. Booleans and CK_ULONGs may come as bytes or
+integers, and byte strings as integers (clients send CKA_PUBLIC_EXPONENT as an integer), but a
+Boolean for a byte-string attribute is rejected: no client sends one, and it is a type error.
+
+``check_template`` rejects attributes that the key type does not take (``KEY_TYPE_ATTRIBUTES``).
 """
 
 import enum
 import struct
 from dataclasses import dataclass
-from typing import Dict, Optional, Union
+from typing import Container, Dict, FrozenSet, Optional, Union
 
-from .constants import CKA, CKO, CKR
+from .constants import CKA, CKK, CKO, CKR
 from .errors import PKCS11Error
 
 AttributeValue = Union[bool, int, bytes]
@@ -29,7 +33,8 @@ class AttributeSpec:
     ``blob_bit`` is the ``XCP_BLOB_*`` bit that carries a Boolean in the blob header.
     ``can_clear`` and ``can_set`` state whether SetAttributeValue may later change the Boolean
     from TRUE to FALSE and from FALSE to TRUE. ``settable`` is False for attributes that only
-    the HSM computes, which a template must not name.
+    the HSM computes, which a template must not name. ``lengths`` lists the byte lengths a
+    byte-string value may have (None: any length).
     """
 
     type: int
@@ -38,6 +43,7 @@ class AttributeSpec:
     can_clear: bool = False
     can_set: bool = False
     settable: bool = True
+    lengths: Optional[Container[int]] = None
 
 
 def _bool(type_, bit=None, clear=False, set_=False, settable=True):
@@ -48,8 +54,14 @@ def _ulong(type_, settable=True):
     return AttributeSpec(type_, Kind.ULONG, settable=settable)
 
 
-def _bytes(type_, settable=True):
-    return AttributeSpec(type_, Kind.BYTES, settable=settable)
+def _bytes(type_, settable=True, lengths=None):
+    return AttributeSpec(type_, Kind.BYTES, settable=settable, lengths=lengths)
+
+
+# A CK_DATE is 8 characters (YYYYMMDD); PKCS #11 allows an empty value for "no date".
+_DATE_LENGTHS = frozenset({0, 8})
+# Parameters, OIDs and exponents mean nothing when empty.
+_NOT_EMPTY = range(1, 1 << 32)
 
 
 # Booleans with an XCP_BLOB_* bit follow the EP11 rules for SetAttributeValue: usage flags move
@@ -98,15 +110,15 @@ ATTRIBUTES: Dict[int, AttributeSpec] = {
         _bytes(CKA.ID),
         _bytes(CKA.SUBJECT),
         _bytes(CKA.APPLICATION),
-        _bytes(CKA.START_DATE),
-        _bytes(CKA.END_DATE),
-        _bytes(CKA.EC_PARAMS),
-        _bytes(CKA.PUBLIC_EXPONENT),
-        _bytes(CKA.PRIME),
-        _bytes(CKA.SUBPRIME),
-        _bytes(CKA.BASE),
-        _bytes(CKA.IBM_STRUCT_PARAMS),
-        _bytes(CKA.IBM_PQC_PARAMS),
+        _bytes(CKA.START_DATE, lengths=_DATE_LENGTHS),
+        _bytes(CKA.END_DATE, lengths=_DATE_LENGTHS),
+        _bytes(CKA.EC_PARAMS, lengths=_NOT_EMPTY),
+        _bytes(CKA.PUBLIC_EXPONENT, lengths=_NOT_EMPTY),
+        _bytes(CKA.PRIME, lengths=_NOT_EMPTY),
+        _bytes(CKA.SUBPRIME, lengths=_NOT_EMPTY),
+        _bytes(CKA.BASE, lengths=_NOT_EMPTY),
+        _bytes(CKA.IBM_STRUCT_PARAMS, lengths=_NOT_EMPTY),
+        _bytes(CKA.IBM_PQC_PARAMS, lengths=_NOT_EMPTY),
         # In a template, the PIN blob of the login session that binds the new key.
         _bytes(CKA.IBM_LOGIN_SESSION),
         _bytes(CKA.GREP11_TOKEN_LABEL),
@@ -135,6 +147,43 @@ USAGE_FLAGS = (
 # Attributes a template may name but that mean nothing for the key being made; they are
 # accepted and dropped (the GREP11 clients send them).
 IGNORED_IN_TEMPLATE = frozenset({CKA.TOKEN})
+
+# The attributes that only some key types take, by key type. An attribute that appears in no
+# row (the Booleans, CKA_CLASS, CKA_KEY_TYPE, CKA_LABEL, CKA_ID, the dates and so on) is valid
+# for every key. To add a key type, add its row; a key type without a row takes none of these.
+# CKA_VALUE_LEN belongs to secret keys only, so a key type row implies the object class too.
+_SECRET_KEY_ATTRIBUTES = frozenset({CKA.VALUE_LEN})
+KEY_TYPE_ATTRIBUTES: Dict[int, FrozenSet[int]] = {
+    **{
+        key_type: _SECRET_KEY_ATTRIBUTES
+        for key_type in (
+            CKK.GENERIC_SECRET,
+            CKK.AES,
+            CKK.DES,
+            CKK.DES2,
+            CKK.DES3,
+            CKK.SHA_1_HMAC,
+            CKK.SHA224_HMAC,
+            CKK.SHA256_HMAC,
+            CKK.SHA384_HMAC,
+            CKK.SHA512_HMAC,
+        )
+    },
+    CKK.RSA: frozenset({CKA.MODULUS_BITS, CKA.PUBLIC_EXPONENT}),
+    CKK.EC: frozenset({CKA.EC_PARAMS}),
+    CKK.DSA: frozenset(
+        {CKA.PRIME, CKA.SUBPRIME, CKA.BASE, CKA.PRIME_BITS, CKA.SUBPRIME_BITS,
+         CKA.IBM_STRUCT_PARAMS}
+    ),
+    CKK.DH: frozenset(
+        {CKA.PRIME, CKA.BASE, CKA.PRIME_BITS, CKA.VALUE_BITS, CKA.IBM_STRUCT_PARAMS}
+    ),
+    CKK.IBM_PQC_DILITHIUM: frozenset({CKA.IBM_PQC_PARAMS}),
+    CKK.IBM_PQC_KYBER: frozenset({CKA.IBM_PQC_PARAMS}),
+    CKK.IBM_ML_DSA: frozenset({CKA.IBM_PARAMETER_SET}),
+    CKK.IBM_ML_KEM: frozenset({CKA.IBM_PARAMETER_SET}),
+}
+TYPE_SPECIFIC_ATTRIBUTES: FrozenSet[int] = frozenset().union(*KEY_TYPE_ATTRIBUTES.values())
 
 
 def _to_ulong(type_: int, value: AttributeValue) -> int:
@@ -173,14 +222,23 @@ def normalize_value(type_: int, value: AttributeValue) -> AttributeValue:
     if spec.kind is Kind.ULONG:
         return _to_ulong(type_, value)
     if isinstance(value, bool):
-        return b"\x01" if value else b"\x00"
+        raise PKCS11Error(
+            CKR.ATTRIBUTE_VALUE_INVALID,
+            f"{CKA(type_).name} is a byte string, got the Boolean {value}",
+        )
     if isinstance(value, int):
         if value < 0:
             raise PKCS11Error(
                 CKR.ATTRIBUTE_VALUE_INVALID, f"{CKA(type_).name} cannot be negative"
             )
-        return value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big")
-    return bytes(value)
+        value = value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big")
+    value = bytes(value)
+    if spec.lengths is not None and len(value) not in spec.lengths:
+        raise PKCS11Error(
+            CKR.ATTRIBUTE_VALUE_INVALID,
+            f"{CKA(type_).name} cannot be {len(value)} bytes long",
+        )
+    return value
 
 
 def normalize_template(template: Optional[dict]) -> Dict[int, AttributeValue]:
@@ -197,6 +255,36 @@ def normalize_template(template: Optional[dict]) -> Dict[int, AttributeValue]:
             )
         result[type_] = normalized
     return result
+
+
+def check_template(template: dict, object_class: int, key_type: int) -> None:
+    """Reject a normalised template entry that a key of ``key_type`` does not take.
+
+    The template is the caller's, before defaults and the attributes that the HSM sets are
+    added. Raises CKR_TEMPLATE_INCONSISTENT.
+    """
+    accepted = KEY_TYPE_ATTRIBUTES.get(key_type, frozenset())
+    for type_ in template:
+        if type_ in TYPE_SPECIFIC_ATTRIBUTES and type_ not in accepted:
+            raise PKCS11Error(
+                CKR.TEMPLATE_INCONSISTENT,
+                f"{attribute_name(type_)} is not an attribute of a CKO_{CKO(object_class).name} "
+                f"of type {_key_type_name(key_type)}",
+            )
+
+
+def attribute_name(type_: int) -> str:
+    """Return the CKA_ name of ``type_``, with CKA_EC_PARAMS for its alias CKA_ECDSA_PARAMS."""
+    if type_ == CKA.EC_PARAMS:
+        return "CKA_EC_PARAMS"
+    return f"CKA_{CKA(type_).name}"
+
+
+def _key_type_name(key_type: int) -> str:
+    try:
+        return f"CKK_{CKK(key_type).name}"
+    except ValueError:
+        return f"{key_type:#x}"
 
 
 def default_attributes(object_class: int) -> Dict[int, AttributeValue]:

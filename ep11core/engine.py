@@ -29,6 +29,7 @@ from .attributes import (
     Kind,
     attributes_from_bits,
     blob_bits,
+    check_template,
     decode_attributes,
     encode_attributes,
     normalize_template,
@@ -296,21 +297,23 @@ class Engine:
         attributes.update(decode_attributes(opened.payload[4 + length :]))
         return Key(attributes[CKA.CLASS], attributes[CKA.KEY_TYPE], attributes, value, blob)
 
-    def _seal_key(self, attributes: dict, value: bytes, session: bytes = ZERO_SESSION) -> bytes:
+    def _seal_key(
+        self, attributes: dict, value: bytes, session: bytes = ZERO_SESSION, new: bool = True
+    ) -> bytes:
         # CKA_IBM_LOGIN_SESSION in a template carries a PIN blob: it selects the session the new
         # blob is bound to and is removed from the attributes, so the PIN blob is never stored.
         pin_blob = attributes.pop(CKA.IBM_LOGIN_SESSION, None)
         if pin_blob is not None:
             session = self._sessions.session_of(pin_blob)
-        self._policy.check_key(attributes)
+        self._policy.check_key(attributes, new)
         stored = {type_: v for type_, v in attributes.items() if type_ not in BLOB_BITS}
         payload = struct.pack(">I", len(value)) + value + encode_attributes(stored)
         return self._sealer.seal_key(payload, blob_bits(attributes), session)
 
-    def _seal_public(self, spki: bytes, attributes: dict) -> bytes:
+    def _seal_public(self, spki: bytes, attributes: dict, new: bool = True) -> bytes:
         # Public keys stay unbound (see ep11core.sessions), so a PIN blob is dropped here.
         attributes.pop(CKA.IBM_LOGIN_SESSION, None)
-        self._policy.check_key(attributes)
+        self._policy.check_key(attributes, new)
         return self._sealer.seal_public_key(spki, blob_bits(attributes))
 
     def _checked_key(
@@ -336,7 +339,10 @@ class Engine:
                 f"{function.name.lower()} with {CKM(spec.mechanism).name} needs a "
                 f"{CKO(expected_class).name} key, got {CKO(key.object_class).name}",
             )
-        if not key.attributes.get(usage, False):
+        permitted = key.attributes.get(usage, False)
+        if not permitted and function is Function.WRAP and not key.maced:
+            permitted = self._policy.allows_raw_spki_wrap()
+        if not permitted:
             raise PKCS11Error(
                 CKR.KEY_FUNCTION_NOT_PERMITTED,
                 f"the key's {CKA(usage).name} attribute is FALSE"
@@ -614,6 +620,7 @@ class Engine:
         if isinstance(spec.generator, DomainParameterGenerator):
             return _domain_parameters(spec.generator, attributes)
         _check_class_and_type(attributes, CKO.SECRET_KEY, key_type, "key template")
+        check_template(attributes, CKO.SECRET_KEY, key_type)
         value = spec.generator.generate(attributes)
         attributes = _new_key_attributes(
             CKO.SECRET_KEY, key_type, attributes, spec.mechanism, local=True
@@ -633,6 +640,8 @@ class Engine:
         _check_class_and_type(public, CKO.PUBLIC_KEY, key_type, "public key template")
         _check_class_and_type(private, CKO.PRIVATE_KEY, key_type, "private key template")
         self._policy.check_key_pair_templates(key_type, private)
+        check_template(public, CKO.PUBLIC_KEY, key_type)
+        check_template(private, CKO.PRIVATE_KEY, key_type)
         pkey = spec.generator.generate(public, private)
         properties = public_properties(pkey)
         private_attributes = _new_key_attributes(
@@ -680,6 +689,7 @@ class Engine:
                 CKR.KEY_NOT_WRAPPABLE,
                 "a key with CKA_IBM_ATTRBOUND is wrapped with CKM_IBM_ATTRIBUTEBOUND_WRAP only",
             )
+        self._policy.check_wrap_strength(wrapping_key, target)
         try:
             return spec.cipher.encrypt_once(wrapping_key, parameter, target.value)
         except PKCS11Error as error:
@@ -714,6 +724,7 @@ class Engine:
             raise PKCS11Error(
                 CKR.TEMPLATE_INCOMPLETE, "UnwrapKey needs CKA_CLASS and CKA_KEY_TYPE"
             )
+        check_template(attributes, object_class, key_type)
         try:
             value = spec.cipher.decrypt_once(unwrapping_key, parameter, bytes(wrapped))
         except PKCS11Error as error:
@@ -728,6 +739,7 @@ class Engine:
                 CKO.SECRET_KEY, key_type, attributes, None, local=False
             )
             attributes[CKA.VALUE_LEN] = len(value)
+            self._policy.check_unwrap_strength(unwrapping_key, attributes)
             blob = self._seal_key(attributes, value)
             return KeyResult(blob, secret_checksum(key_type, value), dict(attributes))
         if object_class == CKO.PRIVATE_KEY:
@@ -736,6 +748,7 @@ class Engine:
                 CKO.PRIVATE_KEY, key_type, attributes, None, local=False
             )
             attributes.update(public_properties(pkey))
+            self._policy.check_unwrap_strength(unwrapping_key, attributes)
             blob = self._seal_key(attributes, pkey.pkcs8())
             # NOTE: EP11 documents no checksum output for unwrapped private keys; we return none.
             return KeyResult(blob, b"", dict(attributes))
@@ -757,6 +770,7 @@ class Engine:
             raise PKCS11Error(CKR.KEY_NOT_WRAPPABLE, "public keys are not wrapped")
         if not target.attributes.get(CKA.EXTRACTABLE, False):
             raise PKCS11Error(CKR.KEY_UNEXTRACTABLE, "the key's CKA_EXTRACTABLE is FALSE")
+        self._policy.check_wrap_strength(wrapping_key, target)
         return scheme.wrap(wrapping_key, mac_value, target)
 
     def _unwrap_attribute_bound(self, spec, wrapped, kek, template, mac_key) -> KeyResult:
@@ -779,6 +793,7 @@ class Engine:
         attributes.update(
             {CKA.LOCAL: False, CKA.NEVER_EXTRACTABLE: False, CKA.ALWAYS_SENSITIVE: False}
         )
+        self._policy.check_unwrap_strength(unwrapping_key, attributes)
         blob = self._seal_key(attributes, value)
         checksum = secret_checksum(key_type, value) if object_class == CKO.SECRET_KEY else b""
         return KeyResult(blob, checksum, dict(attributes))
@@ -824,6 +839,7 @@ class Engine:
             base = self._checked_key(base_key, Role.KEY, spec, Function.DERIVE, base_class)
         parameter = scheme.open_parameter_keys(parameter, lambda blob: self._open(blob, Role.KEY))
         derived = scheme.derive(base, parameter, bytes(data or b""), attributes)
+        check_template(attributes, derived.object_class, derived.key_type)
         if derived.object_class == CKO.PUBLIC_KEY:
             public_attributes = key_defaults(CKO.PUBLIC_KEY, derived.key_type)
             public_attributes.update(attributes)
@@ -929,8 +945,8 @@ class Engine:
                 )
             updated[type_] = value
         if key.object_class == CKO.PUBLIC_KEY:
-            return self._seal_public(key.value, updated)
-        return self._seal_key(updated, key.value, key.blob[:32])
+            return self._seal_public(key.value, updated, new=False)
+        return self._seal_key(updated, key.value, key.blob[:32], new=False)
 
     # --- sessions and master keys
 
@@ -1036,6 +1052,7 @@ def _domain_parameters(generator: DomainParameterGenerator, template: dict) -> K
     """Generate DSA or DH domain parameters, returned in clear with no checksum as EP11 does."""
     key_type = generator.key_type
     _check_class_and_type(template, CKO.DOMAIN_PARAMETERS, key_type, "parameter template")
+    check_template(template, CKO.DOMAIN_PARAMETERS, key_type)
     value = generator.generate(template)
     attributes = {
         CKA.CLASS: CKO.DOMAIN_PARAMETERS,

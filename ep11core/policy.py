@@ -33,12 +33,13 @@ from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, List, Optional
 
 from .attributes import default_attributes
-from .constants import CKA, CKK, CKM, CKR, ckm_name
+from .constants import CKA, CKK, CKM, CKO, CKR, ckm_name
 from .errors import PKCS11Error
 from .keys import encode_oid
 from .mechanisms import MECHANISM_ROWS, MECHANISMS, Function, MechanismSpec
 from .mechanisms import lookup as table_lookup
 from .mechanisms.symmetric import HMACScheme
+from .strength import key_strength
 
 FILE_NAME = "policy.json"
 
@@ -62,17 +63,28 @@ class ControlPoint(enum.IntEnum):
     UNWRAP_SYMM = 11
     KEYGEN_ASYMM = 12
     KEYGEN_SYMM = 13
+    NON_ATTRBOUND = 16
     MODIFY_OBJECTS = 17
     KEYSZ_HMAC_ANY = 22
+    KEYSZ_BELOW80BIT = 23
+    KEYSZ_80BIT = 24
+    KEYSZ_112BIT = 25
+    KEYSZ_128BIT = 26
+    KEYSZ_192BIT = 27
+    KEYSZ_256BIT = 28
     KEYSZ_RSA65536 = 29
     ALG_RSA = 30
     ALG_DSA = 31
     ALG_EC = 32
     ALG_EC_BPOOLCRV = 33
     ALG_EC_NISTCRV = 34
+    USER_SET_TRUSTED = 37
     WRAP_CRYPT_KEYS = 39
     SIGN_CRYPT_KEYS = 40
     WRAP_SIGN_KEYS = 41
+    USER_SET_ATTRBOUND = 42
+    WRAP_STRONGER_KEY = 44
+    WRAP_WITH_RAW_SPKI = 45
     ALG_DH = 46
     DERIVE = 47
     ALG_EC_25519 = 55
@@ -107,6 +119,17 @@ class Rule(enum.Enum):
     RSA_MODULUS_SIZE = "RSA modulus size invalid"
     SINGLE_PART_UPDATE = "Update with a single-part mechanism"
     ONE_WAY_ATTRIBUTE = "one-way attribute changed the wrong way"
+    HMAC_KEY_SIZE_NEW_KEY = "HMAC key created too short"
+    STRENGTH_CLASS_NEW_KEY = "key of a disabled strength class created"
+    STRENGTH_CLASS_IN_USE = "key of a disabled strength class used"
+    NON_ATTRBOUND_WRAP = "wrapping that is not attribute-bound"
+    USER_SET_TRUSTED = "CKA_TRUSTED set by a template"
+    USER_SET_ATTRBOUND = "CKA_IBM_ATTRBOUND set on a public key"
+    WRAP_STRONGER_KEY = "key wrapped by a weaker key"
+    UNWRAP_STRONGER_KEY = "key unwrapped by a weaker key"
+    WRAP_WITH_RAW_SPKI = "wrapping with a plain SPKI"
+    ATTRIBUTE_NOT_OF_KEY_TYPE = "template attribute that the key type does not take"
+    ATTRIBUTE_VALUE_FORM = "template value of the wrong form or length"
 
 
 @dataclass(frozen=True)
@@ -119,6 +142,14 @@ class RuleSpec:
 
 
 _MIXED = (ControlPoint.WRAP_CRYPT_KEYS, ControlPoint.SIGN_CRYPT_KEYS, ControlPoint.WRAP_SIGN_KEYS)
+_STRENGTH_POINTS = (
+    ControlPoint.KEYSZ_BELOW80BIT,
+    ControlPoint.KEYSZ_80BIT,
+    ControlPoint.KEYSZ_112BIT,
+    ControlPoint.KEYSZ_128BIT,
+    ControlPoint.KEYSZ_192BIT,
+    ControlPoint.KEYSZ_256BIT,
+)
 
 RULES: Dict[Rule, RuleSpec] = {
     Rule.MECHANISM_DISABLED: RuleSpec(CKR.MECHANISM_INVALID, (), "Policy.lookup"),
@@ -159,6 +190,41 @@ RULES: Dict[Rule, RuleSpec] = {
     ),
     Rule.ONE_WAY_ATTRIBUTE: RuleSpec(
         CKR.ATTRIBUTE_READ_ONLY, (), "Engine.set_attribute_value"
+    ),
+    Rule.HMAC_KEY_SIZE_NEW_KEY: RuleSpec(
+        CKR.KEY_SIZE_RANGE, (ControlPoint.KEYSZ_HMAC_ANY,), "Policy.check_key"
+    ),
+    Rule.STRENGTH_CLASS_NEW_KEY: RuleSpec(CKR.KEY_SIZE_RANGE, _STRENGTH_POINTS, "Policy.check_key"),
+    Rule.STRENGTH_CLASS_IN_USE: RuleSpec(CKR.KEY_SIZE_RANGE, _STRENGTH_POINTS, "Policy.check_use"),
+    Rule.NON_ATTRBOUND_WRAP: RuleSpec(
+        CKR.MECHANISM_INVALID, (ControlPoint.NON_ATTRBOUND,), "Policy.lookup"
+    ),
+    Rule.USER_SET_TRUSTED: RuleSpec(
+        CKR.ATTRIBUTE_READ_ONLY, (ControlPoint.USER_SET_TRUSTED,), "Policy.check_key"
+    ),
+    Rule.USER_SET_ATTRBOUND: RuleSpec(
+        CKR.ATTRIBUTE_READ_ONLY, (ControlPoint.USER_SET_ATTRBOUND,), "Policy.check_key"
+    ),
+    Rule.WRAP_STRONGER_KEY: RuleSpec(
+        CKR.WRAPPING_KEY_SIZE_RANGE,
+        (ControlPoint.WRAP_STRONGER_KEY,),
+        "Policy.check_wrap_strength",
+    ),
+    Rule.UNWRAP_STRONGER_KEY: RuleSpec(
+        CKR.UNWRAPPING_KEY_SIZE_RANGE,
+        (ControlPoint.WRAP_STRONGER_KEY,),
+        "Policy.check_unwrap_strength",
+    ),
+    Rule.WRAP_WITH_RAW_SPKI: RuleSpec(
+        CKR.KEY_FUNCTION_NOT_PERMITTED,
+        (ControlPoint.WRAP_WITH_RAW_SPKI,),
+        "Policy.allows_raw_spki_wrap",
+    ),
+    Rule.ATTRIBUTE_NOT_OF_KEY_TYPE: RuleSpec(
+        CKR.TEMPLATE_INCONSISTENT, (), "attributes.check_template"
+    ),
+    Rule.ATTRIBUTE_VALUE_FORM: RuleSpec(
+        CKR.ATTRIBUTE_VALUE_INVALID, (), "attributes.normalize_value"
     ),
 }
 
@@ -202,6 +268,25 @@ MIXED_USAGE = (
 )
 
 HMAC_MIN_KEY_BYTES = 10
+# The digest size in bytes of each HMAC key type, which sets the key's minimum length.
+HMAC_KEY_TYPE_DIGEST_BYTES: Dict[int, int] = {
+    CKK.SHA_1_HMAC: 20,
+    CKK.SHA224_HMAC: 28,
+    CKK.SHA256_HMAC: 32,
+    CKK.SHA384_HMAC: 48,
+    CKK.SHA512_HMAC: 64,
+}
+
+# ep11.h's key strength classes: (smallest strength in bits, the control point that allows the
+# class), strongest first. Control point 23 allows everything below 80 bits.
+STRENGTH_CLASSES = (
+    (256, ControlPoint.KEYSZ_256BIT),
+    (192, ControlPoint.KEYSZ_192BIT),
+    (128, ControlPoint.KEYSZ_128BIT),
+    (112, ControlPoint.KEYSZ_112BIT),
+    (80, ControlPoint.KEYSZ_80BIT),
+    (0, ControlPoint.KEYSZ_BELOW80BIT),
+)
 RSA_EXPONENT_WITHOUT_CONTROL_POINT = 65537
 
 _BRAINPOOL_ARC = "1.3.36.3.3.2.8.1.1"
@@ -303,6 +388,23 @@ for _control_point, _names in _MECHANISMS_OF_CONTROL_POINT.items():
         ) | {_control_point}
 
 
+def strength_class(strength: int) -> ControlPoint:
+    """Return the control point of the strength class that ``strength`` bits fall in."""
+    for smallest, control_point in STRENGTH_CLASSES:
+        if strength >= smallest:
+            return control_point
+    return ControlPoint.KEYSZ_BELOW80BIT
+
+
+def _describe_strength(strength: int) -> str:
+    return f"{strength} bits" if strength >= 80 else "below 80 bits"
+
+
+def hmac_min_key_bytes(digest_bytes: int) -> int:
+    """Return the shortest HMAC key without control point 22: 10 bytes or half the digest."""
+    return max(HMAC_MIN_KEY_BYTES, (digest_bytes + 1) // 2)
+
+
 def key_defaults(object_class: int, key_type: int) -> dict:
     """Return the attributes of a new key whose template is silent.
 
@@ -334,7 +436,7 @@ class Policy:
         rows = [row for row in MECHANISM_ROWS if self.disabling(row.mechanism) is None]
         object.__setattr__(self, "mechanism_rows", rows)
         object.__setattr__(self, "mechanisms", {row.mechanism: row for row in rows})
-        use_points = set(_MIXED) | {ControlPoint.KEYSZ_HMAC_ANY}
+        use_points = set(_MIXED) | set(_STRENGTH_POINTS) | {ControlPoint.KEYSZ_HMAC_ANY}
         object.__setattr__(self, "checks_use", bool(self.off & use_points))
 
     def allows(self, control_point: ControlPoint) -> bool:
@@ -361,14 +463,20 @@ class Policy:
         """Return the row of ``mechanism`` if it serves ``function`` and is enabled."""
         spec = self.mechanisms.get(mechanism)
         if spec is not None and function in spec.functions:
+            if function in (Function.WRAP, Function.UNWRAP):
+                self._check_attribute_bound(spec)
             return spec
         reason = self.disabling(mechanism) if spec is None and mechanism in MECHANISMS else None
         if reason is None:
             return table_lookup(mechanism, function)  # raises the table's own error
         raise violation(Rule.MECHANISM_DISABLED, f"{ckm_name(mechanism)} is disabled by {reason}")
 
-    def check_key(self, attributes: dict) -> None:
-        """Check the attributes of a key object that is about to be sealed."""
+    def check_key(self, attributes: dict, new: bool = True) -> None:
+        """Check the attributes of a key object that is about to be sealed.
+
+        ``new`` is False when SetAttributeValue changes an existing key: the rules on how a
+        key may be made (strength, HMAC key size, TRUSTED, ATTRBOUND) then do not apply again.
+        """
         key_type = attributes.get(CKA.KEY_TYPE)
         for flag in FORBIDDEN_USAGE.get(key_type, ()):
             if attributes.get(flag):
@@ -392,6 +500,65 @@ class Policy:
                 f"the curve is disabled by control point {control_point.value} "
                 f"({control_point.name})",
             )
+        if new:
+            self._check_new_key(attributes)
+
+    def _check_new_key(self, attributes: dict) -> None:
+        object_class = attributes.get(CKA.CLASS)
+        if attributes.get(CKA.TRUSTED) and not self.allows(ControlPoint.USER_SET_TRUSTED):
+            raise violation(
+                Rule.USER_SET_TRUSTED,
+                "CKA_TRUSTED = TRUE needs control point "
+                f"{ControlPoint.USER_SET_TRUSTED.value} (USER_SET_TRUSTED)",
+            )
+        if (
+            object_class == CKO.PUBLIC_KEY
+            and attributes.get(CKA.IBM_ATTRBOUND)
+            and not self.allows(ControlPoint.USER_SET_ATTRBOUND)
+        ):
+            raise violation(
+                Rule.USER_SET_ATTRBOUND,
+                "CKA_IBM_ATTRBOUND = TRUE on a public key needs control point "
+                f"{ControlPoint.USER_SET_ATTRBOUND.value} (USER_SET_ATTRBOUND)",
+            )
+        if object_class == CKO.SECRET_KEY and not self.allows(ControlPoint.KEYSZ_HMAC_ANY):
+            self._check_new_hmac_key(attributes)
+        if object_class != CKO.PUBLIC_KEY:
+            self._check_strength(attributes, Rule.STRENGTH_CLASS_NEW_KEY)
+
+    def _check_new_hmac_key(self, attributes: dict) -> None:
+        # An HMAC key type names its digest. A generic secret that may sign or verify can serve
+        # any HMAC mechanism, so only the 10-byte floor applies to it here; the digest's half
+        # is checked when the key is used.
+        key_type = attributes.get(CKA.KEY_TYPE)
+        length = attributes.get(CKA.VALUE_LEN)
+        if key_type in HMAC_KEY_TYPE_DIGEST_BYTES:
+            minimum = hmac_min_key_bytes(HMAC_KEY_TYPE_DIGEST_BYTES[key_type])
+        elif key_type == CKK.GENERIC_SECRET and (
+            attributes.get(CKA.SIGN) or attributes.get(CKA.VERIFY)
+        ):
+            minimum = HMAC_MIN_KEY_BYTES
+        else:
+            return
+        if length is not None and length < minimum:
+            raise violation(
+                Rule.HMAC_KEY_SIZE_NEW_KEY,
+                f"a {CKK(key_type).name} key that can sign or verify needs at least {minimum} "
+                f"bytes, got {length}; control point {ControlPoint.KEYSZ_HMAC_ANY.value} "
+                "(KEYSZ_HMAC_ANY) allows any size",
+            )
+
+    def _check_strength(self, attributes: dict, rule: Rule) -> None:
+        strength = key_strength(attributes)
+        if strength is None:
+            return
+        control_point = strength_class(strength)
+        if control_point in self.off:
+            raise violation(
+                rule,
+                f"a key with a security strength of {_describe_strength(strength)} needs "
+                f"control point {control_point.value} ({control_point.name}), which is off",
+            )
 
     def check_key_pair_templates(self, key_type: int, private_template: dict) -> None:
         """Check the GenerateKeyPair private template before the pair is generated."""
@@ -404,15 +571,21 @@ class Policy:
                 )
 
     def check_use(self, spec: MechanismSpec, key) -> None:
-        """Check a key opened for an operation; call only when ``checks_use`` is true."""
+        """Check a key opened for an operation; call only when ``checks_use`` is true.
+
+        The strength classes apply to secret and private keys: ep11.h notes that public-key
+        operations stay allowed below 80 bits, and the emulator extends that to every class.
+        """
         self._check_mixed_usage(key.attributes, Rule.MIXED_USAGE_IN_USE)
+        if key.object_class != CKO.PUBLIC_KEY:
+            self._check_strength(key.attributes, Rule.STRENGTH_CLASS_IN_USE)
         if isinstance(spec.sign, HMACScheme) and not self.allows(ControlPoint.KEYSZ_HMAC_ANY):
             length = len(key.value)
-            if length < HMAC_MIN_KEY_BYTES or 2 * length < spec.sign.size:
+            if length < hmac_min_key_bytes(spec.sign.size):
                 raise violation(
                     Rule.HMAC_KEY_SIZE,
                     f"{ckm_name(spec.mechanism)} needs a key of at least "
-                    f"{max(HMAC_MIN_KEY_BYTES, (spec.sign.size + 1) // 2)} bytes, got {length}; "
+                    f"{hmac_min_key_bytes(spec.sign.size)} bytes, got {length}; "
                     f"control point {ControlPoint.KEYSZ_HMAC_ANY.value} (KEYSZ_HMAC_ANY) "
                     "allows any size",
                 )
@@ -423,6 +596,61 @@ class Policy:
             raise violation(
                 Rule.MODIFY_OBJECTS,
                 f"control point {ControlPoint.MODIFY_OBJECTS.value} (MODIFY_OBJECTS) is off",
+            )
+
+    def check_wrap_strength(self, kek, target) -> None:
+        """Check that WrapKey does not wrap ``target`` under a weaker ``kek``."""
+        if self._wrapping_key_weaker(kek.attributes, target.attributes):
+            raise violation(
+                Rule.WRAP_STRONGER_KEY,
+                self._strength_detail(kek.attributes, target.attributes, "wrapping"),
+            )
+
+    def check_unwrap_strength(self, kek, attributes: dict) -> None:
+        """Check that UnwrapKey does not make a key stronger than its unwrapping key."""
+        if self._wrapping_key_weaker(kek.attributes, attributes):
+            raise violation(
+                Rule.UNWRAP_STRONGER_KEY,
+                self._strength_detail(kek.attributes, attributes, "unwrapping"),
+            )
+
+    def allows_raw_spki_wrap(self) -> bool:
+        """Return True if a plain SPKI may wrap; raise the rule's error if not."""
+        if not self.allows(ControlPoint.WRAP_WITH_RAW_SPKI):
+            raise violation(
+                Rule.WRAP_WITH_RAW_SPKI,
+                "wrapping with a plain SPKI (no MAC, no attributes) needs control point "
+                f"{ControlPoint.WRAP_WITH_RAW_SPKI.value} (WRAP_WITH_RAW_SPKI); import it with "
+                "CKM_IBM_TRANSPORTKEY first",
+            )
+        return True
+
+    def _wrapping_key_weaker(self, kek_attributes: dict, attributes: dict) -> bool:
+        if self.allows(ControlPoint.WRAP_STRONGER_KEY):
+            return False
+        kek_strength = key_strength(kek_attributes)
+        strength = key_strength(attributes)
+        return kek_strength is not None and strength is not None and strength > kek_strength
+
+    @staticmethod
+    def _strength_detail(kek_attributes: dict, attributes: dict, role: str) -> str:
+        return (
+            f"the {role} key has a security strength of "
+            f"{_describe_strength(key_strength(kek_attributes))}, less than the "
+            f"{_describe_strength(key_strength(attributes))} of the key; control point "
+            f"{ControlPoint.WRAP_STRONGER_KEY.value} (WRAP_STRONGER_KEY) allows that"
+        )
+
+    def _check_attribute_bound(self, spec: MechanismSpec) -> None:
+        # CKM_IBM_TRANSPORTKEY moves no secret: it turns a plain SPKI into a MACed one.
+        if spec.bound_wrap is not None or spec.transport is not None:
+            return
+        if not self.allows(ControlPoint.NON_ATTRBOUND):
+            raise violation(
+                Rule.NON_ATTRBOUND_WRAP,
+                f"{ckm_name(spec.mechanism)} cannot wrap or unwrap: control point "
+                f"{ControlPoint.NON_ATTRBOUND.value} (NON_ATTRBOUND) is off, so only "
+                "CKM_IBM_ATTRIBUTEBOUND_WRAP may",
             )
 
     def _check_mixed_usage(self, attributes: dict, rule: Rule) -> None:
