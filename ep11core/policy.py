@@ -10,6 +10,9 @@ that are off and a list of disabled mechanisms. The engine applies it at three p
   UnwrapKey, DeriveKey) or changed (SetAttributeValue);
 - ``check_use``: every key that an operation opens as its key, KEK or base key.
 
+WrapKey and UnwrapKey also call ``check_wrap_strength``, ``check_unwrap_strength`` and, for a
+plain SPKI as the KEK, ``allows_raw_spki_wrap``. Key strengths come from ``strength.py``.
+
 ``RULES`` gives the CKR code of every rule, including the ones that the mechanism modules and
 other parts of the engine enforce. The default policy turns every control point on. HPCS does
 not publish the control points of its domains; the GREP11 sample flows need mixed-usage keys
@@ -528,8 +531,8 @@ class Policy:
 
     def _check_new_hmac_key(self, attributes: dict) -> None:
         # An HMAC key type names its digest. A generic secret that may sign or verify can serve
-        # any HMAC mechanism, so only the 10-byte floor applies to it here; the digest's half
-        # is checked when the key is used.
+        # any HMAC mechanism, so only the 10-byte floor applies to it here. Half the digest is
+        # checked when the key is used.
         key_type = attributes.get(CKA.KEY_TYPE)
         length = attributes.get(CKA.VALUE_LEN)
         if key_type in HMAC_KEY_TYPE_DIGEST_BYTES:
