@@ -150,7 +150,7 @@ IGNORED_IN_TEMPLATE = frozenset({CKA.TOKEN})
 
 # The attributes that only some key types take, by key type. An attribute that appears in no
 # row (the Booleans, CKA_CLASS, CKA_KEY_TYPE, CKA_LABEL, CKA_ID, the dates and so on) is valid
-# for every key. To add a key type, add its row; a key type without a row takes none of these.
+# for every key. To add a key type, add its row. A key type without a row takes none of these.
 # CKA_VALUE_LEN belongs to secret keys only, so a key type row implies the object class too.
 _SECRET_KEY_ATTRIBUTES = frozenset({CKA.VALUE_LEN})
 KEY_TYPE_ATTRIBUTES: Dict[int, FrozenSet[int]] = {

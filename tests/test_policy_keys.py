@@ -33,6 +33,7 @@ from grpc_server.server import EmulatorServer
 
 P192 = encode_oid("1.2.840.10045.3.1.1")
 P256 = encode_oid("1.2.840.10045.3.1.7")
+ED448 = encode_oid("1.3.101.113")
 USAGE_FLAGS = (CKA.ENCRYPT, CKA.DECRYPT, CKA.SIGN, CKA.VERIFY, CKA.WRAP, CKA.UNWRAP, CKA.DERIVE)
 TEXT = b"policy test data"
 IV = bytes(16)
@@ -100,7 +101,7 @@ STRENGTHS = [
     ({CKA.CLASS: CKO.PRIVATE_KEY, CKA.KEY_TYPE: CKK.EC, CKA.EC_PARAMS: P192}, 96),
     ({CKA.CLASS: CKO.PRIVATE_KEY, CKA.KEY_TYPE: CKK.EC, CKA.EC_PARAMS: P256}, 128),
     ({CKA.CLASS: CKO.PRIVATE_KEY, CKA.KEY_TYPE: CKK.EC, CKA.EC_PARAMS: b"P-521"}, 260),
-    ({CKA.CLASS: CKO.PUBLIC_KEY, CKA.KEY_TYPE: CKK.EC, CKA.EC_PARAMS: encode_oid("1.3.101.113")}, 228),
+    ({CKA.CLASS: CKO.PUBLIC_KEY, CKA.KEY_TYPE: CKK.EC, CKA.EC_PARAMS: ED448}, 228),
     (
         {
             CKA.CLASS: CKO.PRIVATE_KEY,
@@ -363,7 +364,7 @@ def test_hmac_key_type_needs_half_digest(guarded):
 
 
 def test_short_secret_without_sign_is_no_hmac_key(guarded):
-    # A 9-byte key that cannot sign or verify is no HMAC key; only its strength class (below
+    # A 9-byte key that cannot sign or verify is no HMAC key, so only its strength class (below
     # 80 bits) rejects it.
     with raises_ckr(code(Rule.STRENGTH_CLASS_NEW_KEY)) as raised:
         generate_secret(guarded, 9, usage(CKA.DERIVE))
@@ -444,6 +445,16 @@ def test_wrap_stronger_key_with_rsa(guarded):
     key = generate_aes(guarded, 16, usage(CKA.ENCRYPT, CKA.DECRYPT), {CKA.EXTRACTABLE: True})
     with raises_ckr(code(Rule.WRAP_STRONGER_KEY)):
         guarded.wrap_key(Mechanism(CKM.RSA_PKCS), key.blob, pair.public_blob)
+
+
+def test_wrap_stronger_key_attribute_bound(guarded):
+    bound = {CKA.IBM_ATTRBOUND: True}
+    mac_key = generate_secret(guarded, 32, bound)
+    kek = generate_aes(guarded, 16, usage(CKA.WRAP, CKA.UNWRAP), bound)
+    key = generate_aes(guarded, 32, usage(CKA.ENCRYPT, CKA.DECRYPT), bound, {CKA.EXTRACTABLE: True})
+    mechanism = Mechanism(CKM.IBM_ATTRIBUTEBOUND_WRAP)
+    with raises_ckr(code(Rule.WRAP_STRONGER_KEY)):
+        guarded.wrap_key(mechanism, key.blob, kek.blob, mac_key.blob)
 
 
 # --- wrapping with a plain SPKI (45 off)
@@ -527,7 +538,11 @@ FOREIGN_SECRET_ATTRIBUTES = [
 ]
 
 
-@pytest.mark.parametrize("extra", FOREIGN_SECRET_ATTRIBUTES, ids=lambda extra: CKA(next(iter(extra))).name)
+def attribute_id(template: dict) -> str:
+    return CKA(next(iter(template))).name
+
+
+@pytest.mark.parametrize("extra", FOREIGN_SECRET_ATTRIBUTES, ids=attribute_id)
 def test_secret_key_foreign_attribute(ep11, extra):
     with raises_ckr(code(Rule.ATTRIBUTE_NOT_OF_KEY_TYPE)):
         generate_aes(ep11, 16, extra)
@@ -553,8 +568,9 @@ def test_unwrap_foreign_attribute(ep11):
         CKA.KEY_TYPE: CKK.AES,
         CKA.MODULUS_BITS: 1024,
     }
+    wrapped = ep11.encrypt_single(CBC_PAD, kek.blob, bytes(16))
     with raises_ckr(code(Rule.ATTRIBUTE_NOT_OF_KEY_TYPE)):
-        ep11.unwrap_key(CBC_PAD, ep11.encrypt_single(CBC_PAD, kek.blob, bytes(16)), kek.blob, template)
+        ep11.unwrap_key(CBC_PAD, wrapped, kek.blob, template)
 
 
 def test_derive_foreign_attribute(ep11):
@@ -569,6 +585,13 @@ def test_derive_foreign_attribute(ep11):
         ep11.derive_key(mechanism, first.private_blob, b"", {**template, CKA.EC_PARAMS: P256})
 
 
+def test_parameter_template_foreign_attribute(ep11):
+    with raises_ckr(code(Rule.ATTRIBUTE_NOT_OF_KEY_TYPE)):
+        ep11.generate_key(
+            Mechanism(CKM.DSA_PARAMETER_GEN), {CKA.PRIME_BITS: 2048, CKA.EC_PARAMS: P256}
+        )
+
+
 VALUE_FORM_ERRORS = [
     {CKA.LABEL: True},
     {CKA.ID: False},
@@ -577,7 +600,7 @@ VALUE_FORM_ERRORS = [
 ]
 
 
-@pytest.mark.parametrize("extra", VALUE_FORM_ERRORS, ids=lambda extra: CKA(next(iter(extra))).name)
+@pytest.mark.parametrize("extra", VALUE_FORM_ERRORS, ids=attribute_id)
 def test_attribute_value_form(ep11, extra):
     with raises_ckr(code(Rule.ATTRIBUTE_VALUE_FORM)):
         generate_aes(ep11, 16, extra)
