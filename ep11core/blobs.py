@@ -29,7 +29,7 @@ import enum
 import hmac as _hmac
 import struct
 from dataclasses import dataclass
-from typing import Optional
+from typing import List, Optional
 
 from . import _crypto
 from .masterkey import MasterKey
@@ -269,6 +269,25 @@ class Sealer:
         _session, _mode, attribute_field = self._open_public_trailer(blob, end)
         bits = struct.unpack(">Q", attribute_field[4:])[0]
         return OpenedPublicKey(spki=spki, bits=bits, maced=True)
+
+    def open_public_keys(self, blob: bytes) -> List[OpenedPublicKey]:
+        """Split a concatenation of public key objects and open each one, in order.
+
+        Each element is a DER SPKI with its trailer, or a plain SPKI. A trailer starts with an
+        OCTET STRING and an SPKI with a SEQUENCE, so the byte after each SPKI tells them apart.
+        """
+        opened = []
+        offset = 0
+        while offset < len(blob):
+            end = offset + spki_length(blob[offset:])
+            element_end = end
+            if end < len(blob) and blob[end] == 0x04:
+                element_end = end + SPKI_TRAILER_BYTES
+                if element_end > len(blob):
+                    raise BlobError(BlobFault.MALFORMED, "truncated MACed SPKI trailer")
+            opened.append(self.open_public_key(blob[offset:element_end]))
+            offset = element_end
+        return opened
 
     # --- rotation
 

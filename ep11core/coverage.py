@@ -72,7 +72,6 @@ DEFAULT_GAP_REASON = "not built yet"
 GAP_REASONS: Dict[str, str] = {
     "IBM_DILITHIUM": "the IBM pre-standard Dilithium is not built; ML-DSA is",
     "IBM_KYBER": "the IBM pre-standard Kyber is not built; ML-KEM is",
-    "IBM_EC_AGGREGATE": "needs BLS12-381 pairing arithmetic, which OpenSSL 3 does not provide",
 }
 
 

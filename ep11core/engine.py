@@ -40,6 +40,7 @@ from .errors import PKCS11Error
 from .keys import (
     CURVE_BY_OPENSSL_NAME,
     Key,
+    aggregate_public_keys,
     load_pkcs8,
     load_spki,
     public_properties,
@@ -74,6 +75,7 @@ PKEY_KEY_TYPES = {
     "DH": CKK.DH,
     "ML-DSA": CKK.IBM_ML_DSA,
     "ML-KEM": CKK.IBM_ML_KEM,
+    "BLS12-381": CKK.EC,
 }
 
 # The verbs that still run while a committed new master key waits for finalize.
@@ -238,7 +240,12 @@ class Engine:
 
     # --- opening and sealing objects
 
-    def _open(self, blob: Optional[bytes], role: Role) -> Key:
+    def _open(self, blob: Optional[bytes], role: Role, concatenated: bool = False) -> Key:
+        """Open a key blob or public key object, from the cache when it was opened before.
+
+        ``concatenated`` admits a concatenation of public key objects (see
+        ``_concatenated_public_key``), which only verification takes.
+        """
         if not blob:
             raise PKCS11Error(role.value, "no key blob was given")
         blob = bytes(blob)
@@ -248,6 +255,10 @@ class Engine:
                 self._cache.move_to_end(blob)
         if key is None:
             key = self._open_and_cache(blob, role)
+        if key.concatenated and not concatenated:
+            raise PKCS11Error(
+                role.value, "a concatenation of public keys is accepted for verification only"
+            )
         if key.object_class != CKO.PUBLIC_KEY:
             # A session-bound blob carries its session id in its first 32 bytes.
             self._sessions.require_open(blob[:32])
@@ -273,20 +284,10 @@ class Engine:
     def _open_uncached(self, blob: bytes, sealer: Sealer) -> Key:
         # An EP11 session id never starts with 0x30, so a leading DER SEQUENCE is an SPKI.
         if blob[0] == 0x30:
-            opened = sealer.open_public_key(blob)
-            pkey = load_spki(opened.spki)
-            key_type = PKEY_KEY_TYPES[pkey.key_type]
-            if opened.maced:
-                attributes = dict(attributes_from_bits(opened.bits))
-            else:
-                # A plain SPKI (from a certificate, say) is good for verification only.
-                attributes = {flag: False for flag in BLOB_BITS}
-                attributes[CKA.VERIFY] = True
-            attributes.update({CKA.CLASS: CKO.PUBLIC_KEY, CKA.KEY_TYPE: key_type})
-            attributes.update(public_properties(pkey))
-            return Key(
-                CKO.PUBLIC_KEY, key_type, attributes, opened.spki, blob, opened.maced, pkey
-            )
+            elements = [_public_key(opened, blob) for opened in sealer.open_public_keys(blob)]
+            if len(elements) == 1:
+                return elements[0]
+            return _concatenated_public_key(elements, blob)
         opened = sealer.open_key(blob)
         (length,) = struct.unpack_from(">I", opened.payload, 0)
         value = opened.payload[4 : 4 + length]
@@ -323,7 +324,7 @@ class Engine:
 
         ``expected_class`` overrides the class that the mechanism's scheme implies.
         """
-        key = self._open(blob, role)
+        key = self._open(blob, role, concatenated=function is Function.VERIFY)
         if key.key_type not in spec.key_types:
             raise PKCS11Error(
                 TYPE_INCONSISTENT[role],
@@ -392,7 +393,8 @@ class Engine:
             raise PKCS11Error(
                 CKR.SAVED_STATE_INVALID, f"the state names unknown mechanism {mechanism:#x}"
             )
-        key = self._open(key_blob, Role.KEY) if key_blob else None
+        concatenated = operation is Operation.VERIFY
+        key = self._open(key_blob, Role.KEY, concatenated) if key_blob else None
         return _State(
             operation, spec, parameter, key, key_blob, context, bool(flags & _STATE_UPDATED)
         )
@@ -554,7 +556,7 @@ class Engine:
         function = OPERATION_FUNCTION[operation]
         spec = self._policy.lookup(mechanism.mechanism, function)
         parameter = spec.parameter(mechanism.parameter)
-        opened = self._checked_key(key, Role.KEY, spec, function)
+        opened = self._signing_key(key, spec, function)
         context = spec.sign.start(opened, parameter)
         return self._new_state(operation, spec, parameter, key, context)
 
@@ -596,10 +598,17 @@ class Engine:
         self._require_fresh(loaded, "Verify")
         loaded.spec.sign.verify_once(loaded.key, loaded.parameter, data, signature)
 
-    def sign_single(self, mechanism: Mechanism, key: bytes, data: bytes) -> bytes:
+    def _signing_key(self, key, spec: MechanismSpec, function: Function) -> Optional[Key]:
+        """Open the key of a sign or verify call; a scheme that takes no key ignores ``key``."""
+        if not spec.sign.needs_key:
+            return None
+        return self._checked_key(key, Role.KEY, spec, function)
+
+    def sign_single(self, mechanism: Mechanism, key: Optional[bytes], data: bytes) -> bytes:
+        """Sign ``data`` in one call; CKM_IBM_EC_AGGREGATE takes no key (``key`` empty)."""
         spec = self._policy.lookup(mechanism.mechanism, Function.SIGN)
         parameter = spec.parameter(mechanism.parameter)
-        opened = self._checked_key(key, Role.KEY, spec, Function.SIGN)
+        opened = self._signing_key(key, spec, Function.SIGN)
         return spec.sign.sign_once(opened, parameter, data)
 
     def verify_single(
@@ -607,7 +616,7 @@ class Engine:
     ) -> None:
         spec = self._policy.lookup(mechanism.mechanism, Function.VERIFY)
         parameter = spec.parameter(mechanism.parameter)
-        opened = self._checked_key(key, Role.KEY, spec, Function.VERIFY)
+        opened = self._signing_key(key, spec, Function.VERIFY)
         spec.sign.verify_once(opened, parameter, data, signature)
 
     # --- key generation
@@ -1001,6 +1010,51 @@ def der_octet_string(value: bytes) -> bytes:
         size = (length.bit_length() + 7) // 8
         header = bytes((0x04, 0x80 | size)) + length.to_bytes(size, "big")
     return header + value
+
+
+def _public_key(opened, blob: bytes) -> Key:
+    """Return the key object of one opened public key (``blobs.OpenedPublicKey``)."""
+    pkey = load_spki(opened.spki)
+    key_type = PKEY_KEY_TYPES[pkey.key_type]
+    if opened.maced:
+        attributes = dict(attributes_from_bits(opened.bits))
+    else:
+        # A plain SPKI (from a certificate, say) is good for verification only.
+        attributes = {flag: False for flag in BLOB_BITS}
+        attributes[CKA.VERIFY] = True
+    attributes.update({CKA.CLASS: CKO.PUBLIC_KEY, CKA.KEY_TYPE: key_type})
+    attributes.update(public_properties(pkey))
+    return Key(CKO.PUBLIC_KEY, key_type, attributes, opened.spki, blob, opened.maced, pkey)
+
+
+def _concatenated_public_key(elements: List[Key], blob: bytes) -> Key:
+    """Return the key that a concatenation of public key objects stands for.
+
+    Only BLS12-381 public keys concatenate, and the result is their sum, the aggregate public
+    key of BLS aggregate verification. Every element must carry a MAC, because the engine then
+    vouches for each of them, and a Boolean attribute is TRUE only when every element has it.
+    """
+    if not all(element.maced for element in elements):
+        raise BlobError(
+            BlobFault.MALFORMED, "every public key of a concatenation must be a MACed SPKI"
+        )
+    try:
+        pkey = aggregate_public_keys(element.pkey for element in elements)
+    except _crypto.KeyFormatError as error:
+        raise BlobError(BlobFault.MALFORMED, str(error)) from None
+    attributes = dict(elements[0].attributes)
+    for flag in BLOB_BITS:
+        attributes[flag] = all(element.attributes.get(flag, False) for element in elements)
+    return Key(
+        CKO.PUBLIC_KEY,
+        elements[0].key_type,
+        attributes,
+        pkey.spki(),
+        blob,
+        maced=True,
+        _pkey=pkey,
+        concatenated=True,
+    )
 
 
 def _reject_empty(data: bytes, call: str) -> None:

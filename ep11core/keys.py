@@ -9,6 +9,7 @@ from . import _crypto
 from .constants import CKA, CKK, CKO, CKR
 from .der import encode_integer_sequence
 from .errors import PKCS11Error
+from .blskeys import BLSKey, BLSKeyError
 from .pqckeys import PQCKey, PQCKeyError
 
 CHECK_VALUE_BYTES = 3
@@ -35,6 +36,7 @@ class CurveFamily(enum.Enum):
     WEIERSTRASS = "short Weierstrass"  # ECDSA, ECDH
     EDWARDS = "twisted Edwards"  # EdDSA
     MONTGOMERY = "Montgomery"  # X25519, X448 key agreement
+    PAIRING = "pairing-friendly"  # BLS signatures (ep11core.blskeys)
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,9 @@ CURVES = (
     Curve("secp256k1", "secp256k1", "1.3.132.0.10", 256),
     *_BRAINPOOL,
     *_RFC8410,
+    # BLS12-381 keys are ``blskeys.BLSKey`` objects, whose curve name stands in for an OpenSSL
+    # name; their size is the field size that the name counts.
+    Curve("BLS12-381", "BLS12-381", "1.3.6.1.4.1.2.267.999.3.2", 381, CurveFamily.PAIRING, False),
 )
 CURVE_BY_PARAMS: Dict[bytes, Curve] = {}
 for _curve in CURVES:
@@ -114,7 +119,8 @@ class Key:
     """An opened key object.
 
     ``value`` is the secret key value, the DER PKCS #8 of a private key, or the DER SPKI of a
-    public key. ``blob`` is the object as the caller sent it.
+    public key. ``blob`` is the object as the caller sent it. ``concatenated`` marks the
+    aggregate of a concatenation of BLS12-381 public key objects.
     """
 
     object_class: int
@@ -124,6 +130,7 @@ class Key:
     blob: bytes = b""
     maced: bool = True
     _pkey: Optional[object] = field(default=None, repr=False)
+    concatenated: bool = False
 
     def __repr__(self) -> str:  # never show key material
         return f"Key(class={self.object_class:#x}, type={self.key_type:#x})"
@@ -149,8 +156,11 @@ class Key:
 def load_spki(der: bytes):
     """Parse a DER SubjectPublicKeyInfo with libcrypto, or as an ML-DSA or ML-KEM key.
 
-    Raises ``_crypto.KeyFormatError`` when neither parses it.
+    Raises ``_crypto.KeyFormatError`` when neither parses it. BLS12-381 keys, which libcrypto
+    does not know, are recognised by their fixed DER prefix first.
     """
+    if BLSKey.is_spki(der):
+        return _load_bls(BLSKey.from_spki, der)
     try:
         return _crypto.PKey.from_spki(der)
     except _crypto.KeyFormatError:
@@ -162,6 +172,8 @@ def load_spki(der: bytes):
 
 def load_pkcs8(der: bytes, pairwise_check: bool = True):
     """Parse a DER PKCS #8 private key like ``load_spki``."""
+    if BLSKey.is_pkcs8(der):
+        return _load_bls(BLSKey.from_pkcs8, der, pairwise_check)
     try:
         return _crypto.PKey.from_pkcs8(der, pairwise_check=pairwise_check)
     except _crypto.KeyFormatError:
@@ -169,6 +181,25 @@ def load_pkcs8(der: bytes, pairwise_check: bool = True):
             return PQCKey.from_pkcs8(der)
         except PQCKeyError:
             raise _crypto.KeyFormatError("not a supported PKCS #8 private key") from None
+
+
+def aggregate_public_keys(pkeys) -> BLSKey:
+    """Return the sum of BLS12-381 public keys, the key that a concatenation of them stands for.
+
+    Raises ``_crypto.KeyFormatError`` when a key is of another kind or the sum is the point at
+    infinity, because only BLS public keys aggregate.
+    """
+    pkeys = list(pkeys)
+    if not all(isinstance(pkey, BLSKey) for pkey in pkeys):
+        raise _crypto.KeyFormatError("only BLS12-381 public keys can be concatenated")
+    return _load_bls(BLSKey.aggregate, pkeys)
+
+
+def _load_bls(parse, *arguments):
+    try:
+        return parse(*arguments)
+    except BLSKeyError as error:
+        raise _crypto.KeyFormatError(str(error)) from None
 
 
 def check_value(key_type: int, value: bytes) -> bytes:

@@ -87,10 +87,14 @@ class CipherScheme:
 
 
 class SignScheme:
-    """The interface of sign and verify schemes; the context is opaque bytes."""
+    """The interface of sign and verify schemes; the context is opaque bytes.
+
+    A scheme with ``needs_key`` False (CKM_IBM_EC_AGGREGATE) gets ``None`` as its key.
+    """
 
     single_part = False
     asymmetric = True
+    needs_key = True
 
     def start(self, key, parameter) -> bytes:
         raise NotImplementedError

@@ -10,6 +10,7 @@ A key on another curve gets CKR_KEY_TYPE_INCONSISTENT.
 from typing import Optional
 
 from .. import _crypto
+from ..blskeys import BLSKey
 from ..constants import CKA, CKD, CKF, CKK, CKM, CKO, CKR
 from ..errors import PKCS11Error
 from ..keys import CURVE_BY_OPENSSL_NAME, Curve, CurveFamily, curve_from_params
@@ -100,7 +101,10 @@ class ECKeyPairGenerator(KeyPairGenerator):
         params = public.get(CKA.EC_PARAMS, private.get(CKA.EC_PARAMS))
         if params is None:
             raise PKCS11Error(CKR.TEMPLATE_INCOMPLETE, "CKA_EC_PARAMS is required")
-        return _crypto.PKey.generate_ec(curve_from_params(params).openssl_name)
+        curve = curve_from_params(params)
+        if curve.family is CurveFamily.PAIRING:
+            return BLSKey.generate()
+        return _crypto.PKey.generate_ec(curve.openssl_name)
 
 
 # --- ECDH

@@ -10,7 +10,7 @@ from typing import Callable, Optional
 
 from ..constants import CKG, CKM, CKR, CKZ
 from ..errors import PKCS11Error
-from ..types import OAEPParams, PSSParams
+from ..types import ECSGParams, OAEPParams, PSSParams
 
 # The hashes that RSA and ECDSA parameters and mechanisms name.
 HASH_OF_MECHANISM = {
@@ -259,7 +259,7 @@ def derivation_data_parameter(block_size: int) -> Callable:
 
 # --- parameters inside state blobs
 
-_PARAMETER_NONE, _PARAMETER_BYTES, _PARAMETER_OAEP, _PARAMETER_PSS = range(4)
+_PARAMETER_NONE, _PARAMETER_BYTES, _PARAMETER_OAEP, _PARAMETER_PSS, _PARAMETER_ECSG = range(5)
 
 
 def encode_parameter(parameter) -> bytes:
@@ -278,6 +278,8 @@ def encode_parameter(parameter) -> bytes:
         return bytes((_PARAMETER_PSS,)) + struct.pack(
             ">QQQ", parameter.hash_mechanism, parameter.mgf, parameter.salt_length
         )
+    if isinstance(parameter, ECSGParams):
+        return bytes((_PARAMETER_ECSG,)) + struct.pack(">Q", parameter.type)
     raise TypeError(f"cannot store a {type(parameter).__name__} parameter in a state")
 
 
@@ -292,4 +294,6 @@ def decode_parameter(data: bytes):
         return OAEPParams(hash_mechanism, mgf, source, body[24:])
     if tag == _PARAMETER_PSS:
         return PSSParams(*struct.unpack(">QQQ", body))
+    if tag == _PARAMETER_ECSG:
+        return ECSGParams(*struct.unpack(">Q", body))
     raise ValueError(f"unknown parameter tag {tag}")

@@ -1,6 +1,7 @@
-"""CKM_IBM_ECDSA_OTHER: the IBM Schnorr signature variants on 256-bit curves.
+"""CKM_IBM_ECDSA_OTHER: the IBM Schnorr signature variants on 256-bit curves, and BLS.
 
-``ECSGParams.type`` selects the variant. Both variants work on secp256k1 and P-256, sign the
+``ECSGParams.type`` selects the variant. Variant 6 is BLS12-381 (``mechanisms.bls``). The two
+Schnorr variants work on secp256k1 and P-256, sign the
 message itself (no prehash by the caller), draw a fresh random nonce k for every signature, and
 return ``r || s`` with 32 bytes each. G is the base point, n its order, d the private key and
 P = d*G the public key.
@@ -16,8 +17,8 @@ P = d*G the public key.
   in r and the positive sign of s are our choice. Other verifiers accept these signatures only
   if they make the same choice.
 
-The variants are single-part: EP11 serves them through SignSingle and VerifySingle only.
-TODO: variant 6 (BLS12-381 signatures) and CKM_IBM_EC_AGGREGATE are not implemented.
+The variants are single-part. EP11 serves the Schnorr variants through SignSingle and
+VerifySingle only; BLS signatures also work after SignInit or VerifyInit.
 """
 
 import enum
@@ -25,8 +26,10 @@ import enum
 from .. import _crypto
 from ..constants import CKK, CKM, CKR
 from ..errors import PKCS11Error
+from ..blskeys import KEY_BITS
 from ..types import ECSGParams
 from . import ecpoints
+from .bls import BLSSignScheme
 from .base import SIGN_VERIFY, MechanismSpec, SignScheme, invalid_signature, signature_length_error
 from .parameters import param_error
 
@@ -138,18 +141,10 @@ class S256Signer:
             raise invalid_signature()
 
 
-SIGNERS = {
-    ECSGType.ECSDSA_S256: S256Signer(),
-    ECSGType.ECSDSA_COMPR_MULTI: ComprMultiSigner(),
-}
-
-
 def ecsg_parameter(parameter):
     if not isinstance(parameter, ECSGParams):
         raise param_error("CKM_IBM_ECDSA_OTHER needs an ECSGParm parameter")
-    if parameter.type == ECSGType.BLS:
-        raise param_error("BLS12-381 signatures (ECSG variant 6) are not supported")
-    if parameter.type not in SIGNERS:
+    if parameter.type not in VARIANT_SCHEMES:
         raise param_error(f"ECSG variant {parameter.type} is not defined")
     return parameter
 
@@ -158,6 +153,9 @@ class SchnorrScheme(SignScheme):
     """Schnorr signatures in one call. Init, Update and Final calls are rejected."""
 
     single_part = True
+
+    def __init__(self, signer):
+        self.signer = signer
 
     def start(self, key, parameter):
         raise PKCS11Error(
@@ -169,12 +167,34 @@ class SchnorrScheme(SignScheme):
         curve = _curve(key)
         secret = ecpoints.private_scalar(key.value)
         public = ecpoints.decode_point(curve, key.pkey.ec_point)
-        return SIGNERS[parameter.type].sign(curve, secret, public, data)
+        return self.signer.sign(curve, secret, public, data)
 
     def verify_once(self, key, parameter, data, signature):
         curve = _curve(key)
         public = ecpoints.decode_point(curve, key.pkey.ec_point)
-        SIGNERS[parameter.type].verify(curve, public, data, signature)
+        self.signer.verify(curve, public, data, signature)
+
+
+VARIANT_SCHEMES = {
+    ECSGType.ECSDSA_S256: SchnorrScheme(S256Signer()),
+    ECSGType.ECSDSA_COMPR_MULTI: SchnorrScheme(ComprMultiSigner()),
+    ECSGType.BLS: BLSSignScheme(),
+}
+
+
+class ECSGScheme(SignScheme):
+    """Pass each call to the scheme of the ECSG variant that the parameter names."""
+
+    single_part = True
+
+    def start(self, key, parameter):
+        return VARIANT_SCHEMES[parameter.type].start(key, parameter)
+
+    def sign_once(self, key, parameter, data):
+        return VARIANT_SCHEMES[parameter.type].sign_once(key, parameter, data)
+
+    def verify_once(self, key, parameter, data, signature):
+        VARIANT_SCHEMES[parameter.type].verify_once(key, parameter, data, signature)
 
 
 ROWS = [
@@ -183,8 +203,8 @@ ROWS = [
         SIGN_VERIFY,
         key_types=frozenset({CKK.EC}),
         min_key_size=256,
-        max_key_size=256,
+        max_key_size=KEY_BITS,
         parameter=ecsg_parameter,
-        sign=SchnorrScheme(),
+        sign=ECSGScheme(),
     ),
 ]
