@@ -274,7 +274,7 @@ class Sealer:
         """Split a concatenation of public key objects and open each one, in order.
 
         Each element is a DER SPKI with its trailer, or a plain SPKI. A trailer starts with an
-        OCTET STRING and an SPKI with a SEQUENCE, so the byte after each SPKI tells them apart.
+        OCTET STRING and an SPKI with a SEQUENCE, so the byte after each SPKI distinguishes them.
         """
         opened = []
         offset = 0

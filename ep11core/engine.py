@@ -835,9 +835,12 @@ class Engine:
         return KeyResult(blob, checksum, dict(attributes))
 
     def derive_key(
-        self, mechanism: Mechanism, base_key: bytes, data: bytes, template: dict
+        self, mechanism: Mechanism, base_key: Optional[bytes], data: bytes, template: dict
     ) -> KeyResult:
-        """Derive a new key from a base key (and data) and seal it with the template."""
+        """Derive a new key from a base key (and data) and seal it with the template.
+
+        A scheme that takes no base key (CKM_IBM_EC_AGGREGATE) ignores ``base_key``.
+        """
         spec = self._policy.lookup(mechanism.mechanism, Function.DERIVE)
         parameter = spec.parameter(mechanism.parameter)
         attributes = normalize_template(template)
@@ -1028,7 +1031,7 @@ def _public_key(opened, blob: bytes) -> Key:
 
 
 def _concatenated_public_key(elements: List[Key], blob: bytes) -> Key:
-    """Return the key that a concatenation of public key objects stands for.
+    """Return the key that a concatenation of public key objects represents.
 
     Only BLS12-381 public keys concatenate, and the result is their sum, the aggregate public
     key of BLS aggregate verification. Every element must carry a MAC, because the engine then

@@ -91,7 +91,7 @@ CURVES = (
     Curve("secp256k1", "secp256k1", "1.3.132.0.10", 256),
     *_BRAINPOOL,
     *_RFC8410,
-    # BLS12-381 keys are ``blskeys.BLSKey`` objects, whose curve name stands in for an OpenSSL
+    # BLS12-381 keys are ``blskeys.BLSKey`` objects, whose curve name takes the place of an OpenSSL
     # name; their size is the field size that the name counts.
     Curve("BLS12-381", "BLS12-381", "1.3.6.1.4.1.2.267.999.3.2", 381, CurveFamily.PAIRING, False),
 )
@@ -184,7 +184,7 @@ def load_pkcs8(der: bytes, pairwise_check: bool = True):
 
 
 def aggregate_public_keys(pkeys) -> BLSKey:
-    """Return the sum of BLS12-381 public keys, the key that a concatenation of them stands for.
+    """Return the sum of BLS12-381 public keys, the key that a concatenation of them represents.
 
     Raises ``_crypto.KeyFormatError`` when a key is of another kind or the sum is the point at
     infinity, because only BLS public keys aggregate.

@@ -384,7 +384,8 @@ class RemoteEngine:
     def verify(self, state: bytes, data: bytes, signature: bytes) -> None:
         self._call("Verify", pb.VerifyRequest(State=state, Data=data, Signature=signature))
 
-    def sign_single(self, mechanism: Mechanism, key: bytes, data: bytes) -> bytes:
+    def sign_single(self, mechanism: Mechanism, key: Optional[bytes], data: bytes) -> bytes:
+        # A key of None leaves PrivKey unset, as IBM's Go client does for signature aggregation.
         request = pb.SignSingleRequest(
             Mech=mechanism_message(mechanism),
             Data=data,
@@ -464,7 +465,7 @@ class RemoteEngine:
         return self._key_result(response.UnwrappedBytes, response.CheckSum, response.Unwrapped)
 
     def derive_key(
-        self, mechanism: Mechanism, base_key: bytes, data: bytes, template: dict
+        self, mechanism: Mechanism, base_key: Optional[bytes], data: bytes, template: dict
     ) -> KeyResult:
         request = pb.DeriveKeyRequest(
             Mech=mechanism_message(mechanism),

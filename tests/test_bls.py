@@ -2,9 +2,9 @@
 
 The engine implements BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_ over py_arkworks_bls12381.
 Its signatures and aggregates are checked again with py_ecc, the Ethereum Foundation's pure
-Python implementation, on public keys taken from the SPKIs, and a known-answer test uses the
-sign cases of the Ethereum consensus specification tests (sign_case_c82df61aa3ee60fb and the
-0x56 message of the second spec key), which use the same ciphersuite.
+Python implementation, on public keys taken from the SPKIs. The known-answer test uses sign
+cases of the Ethereum consensus specification tests (sign_case_c82df61aa3ee60fb and the 0x56
+message of the second spec key), which use the same ciphersuite.
 """
 
 import json
@@ -112,12 +112,6 @@ def outside_subgroup_g2() -> bytes:
     assert is_on_curve(point, b2)
     z1, z2 = compress_G2(point)
     return z1.to_bytes(48, "big") + z2.to_bytes(48, "big")
-
-
-@pytest.fixture(scope="module")
-def pairs(local_engine):
-    """Three key pairs of the in-process engine, for tests that need no particular backend."""
-    return [generate(local_engine) for _ in range(3)]
 
 
 @pytest.fixture(scope="session")

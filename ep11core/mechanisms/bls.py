@@ -18,8 +18,8 @@ Elements is the concatenation of elements of PerElementSize bytes each:
 - Mode 2 (BLS12-381 public keys), DeriveKey without a base key: each element is one public key
   object (MACed SPKI) of this HSM, and the result is a new public key object of their sum.
 
-Because every element of a public key aggregation must carry this HSM's MAC, the MAC stands in
-for the proof of possession of the POP ciphersuite. NOTE: CKM_IBM_TRANSPORTKEY gives a MAC to
+Because every element of a public key aggregation must carry this HSM's MAC, the MAC takes the
+place of the proof of possession of the POP ciphersuite. NOTE: CKM_IBM_TRANSPORTKEY gives a MAC to
 any SPKI, also to a BLS key nobody has proven possession of, so callers who aggregate keys of
 other parties must check their proofs of possession themselves.
 
