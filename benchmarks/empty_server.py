@@ -19,7 +19,12 @@ from google.protobuf import empty_pb2
 
 # NOTE: _SERVER_OPTIONS is private to grpc_server.server; the baseline reads it so the two
 # servers cannot drift apart.
+from grpc_server.lowpriority import DEFAULT_QUEUE_SIZE
 from grpc_server.server import _SERVER_OPTIONS, DEFAULT_MAX_WORKERS
+
+# The default pool size of the GREP11 server: its call threads plus one per slow call it admits,
+# one slow-call thread per CPU and DEFAULT_QUEUE_SIZE waiting.
+GREP11_POOL_SIZE = DEFAULT_MAX_WORKERS + (os.cpu_count() or 1) + DEFAULT_QUEUE_SIZE
 
 SERVICE = "bench.Empty"
 METHOD = f"/{SERVICE}/Call"
@@ -29,7 +34,7 @@ def _empty_call(request, context):
     return empty_pb2.Empty()
 
 
-def build_server(max_workers: int = DEFAULT_MAX_WORKERS) -> grpc.Server:
+def build_server(max_workers: int = GREP11_POOL_SIZE) -> grpc.Server:
     """Return an unstarted grpc.Server that serves ``METHOD`` with an empty response."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="empty"),

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from ep11core.masterkey import MasterKeyError
 from ep11core.policy import PolicyError
 from grpc_server import loadgen, masterkeycli
+from grpc_server.lowpriority import DEFAULT_MAX_WORKERS, DEFAULT_QUEUE_SIZE
 
 if TYPE_CHECKING:
     from grpc_server.server import EmulatorServer
@@ -76,6 +77,21 @@ def port_number(text: str) -> int:
     return port
 
 
+def count_argument(minimum: int):
+    """Return an argparse type that accepts whole numbers from ``minimum`` up."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is invalid: expected {minimum} or more")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROGRAM, description="Software emulator of an IBM EP11 HSM behind the GREP11 gRPC API."
@@ -124,6 +140,32 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="JSON policy file of control points and disabled mechanisms (default: "
         "policy.json in the state folder if it exists, else every control point on)",
+    )
+    serve.add_argument(
+        "--call-threads",
+        type=count_argument(1),
+        default=DEFAULT_MAX_WORKERS,
+        metavar="N",
+        help="gRPC worker threads that slow calls can never occupy; the thread pool has this "
+        "many plus one for each slow call that may run or wait (--slow-call-threads and "
+        f"--slow-call-queue) (default: {DEFAULT_MAX_WORKERS})",
+    )
+    serve.add_argument(
+        "--slow-call-threads",
+        type=count_argument(0),
+        default=0,
+        metavar="N",
+        help="slow calls (RSA key pair generation, DSA parameter generation) that run at once, "
+        "on threads of lower CPU priority; 0 means one per CPU (default: 0)",
+    )
+    serve.add_argument(
+        "--slow-call-queue",
+        type=count_argument(0),
+        default=DEFAULT_QUEUE_SIZE,
+        metavar="N",
+        help="slow calls that may wait for a slow-call thread; a slow call beyond that fails at "
+        "once with RESOURCE_EXHAUSTED and CKR_DEVICE_MEMORY, and a waiting call whose client "
+        f"gives up never starts (default: {DEFAULT_QUEUE_SIZE})",
     )
     serve.add_argument(
         "--ready-file",
@@ -192,6 +234,9 @@ def serve_command(args: argparse.Namespace) -> int:
         http_port=args.http_port,
         iam_config_path=args.iam,
         policy_path=args.policy,
+        max_workers=args.call_threads,
+        slow_call_threads=args.slow_call_threads,
+        slow_call_queue=args.slow_call_queue,
     )
     try:
         server.start()
@@ -213,6 +258,12 @@ def serve_command(args: argparse.Namespace) -> int:
         server.wkid.hex(),
     )
     logger.info("policy: %s", server.policy.describe())
+    logger.info(
+        "threads: %d for calls, %d for slow calls, with a queue of %d slow calls",
+        server.max_workers,
+        server.slow_calls.threads,
+        server.slow_calls.queue_size,
+    )
     if args.ready_file:
         try:
             write_ready_file(args.ready_file, server)

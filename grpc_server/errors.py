@@ -10,10 +10,15 @@ Calls rejected before they reach the engine (no valid client certificate, a miss
 IAM token, an IAM role that does not allow the RPC) use the same form with another gRPC status:
 UNAUTHENTICATED or PERMISSION_DENIED (see ``grpc_server.auth``).
 
-``Retry`` is always false: the emulator has no transient failures that a retry would cure.
+A slow call (``grpc_server.lowpriority``) that finds the server's slow-call queue full is
+rejected before it waits, with gRPC status RESOURCE_EXHAUSTED and ``CKR_DEVICE_MEMORY``: no
+PKCS #11 code means "busy", and CKR_DEVICE_MEMORY is the one for a device that lacks the
+resources for a call. Its ``Retry`` is true, because the same call can succeed once the queue
+drains; every other error has ``Retry`` false.
 """
 
 import functools
+import inspect
 import logging
 
 import grpc
@@ -24,6 +29,7 @@ from grpc_status import rpc_status
 from ep11core.constants import CKR, ckr_name
 from ep11core.errors import PKCS11Error
 from grpc_server.generated import grep11_pb2
+from grpc_server.lowpriority import SlowCallCancelled, SlowCallRejected
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +37,10 @@ MAX_DETAIL_CHARS = 1024
 
 
 def grep11_status(
-    code: int, detail: str, status_code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
+    code: int,
+    detail: str,
+    status_code: grpc.StatusCode = grpc.StatusCode.UNKNOWN,
+    retry: bool = False,
 ) -> grpc.Status:
     """Build the gRPC status ``status_code`` for the CK_RV ``code``, with one ``Grep11Error``."""
     name = ckr_name(code)
@@ -40,7 +49,7 @@ def grep11_status(
         # quotes a huge request value must not push the Grep11Error past that cap.
         detail = detail[: MAX_DETAIL_CHARS - 3] + "..."
     packed = any_pb2.Any()
-    packed.Pack(grep11_pb2.Grep11Error(Code=code, Detail=detail, Retry=False))
+    packed.Pack(grep11_pb2.Grep11Error(Code=code, Detail=detail, Retry=retry))
     status = status_pb2.Status(code=status_code.value[0], message=name, details=[packed])
     return rpc_status.to_status(status)
 
@@ -48,16 +57,30 @@ def grep11_status(
 def grep11_errors(method):
     """Decorate a servicer method ``method(self, request)`` as a gRPC handler.
 
-    The handler takes ``(self, request, context)``. A ``PKCS11Error`` aborts the call with its
-    code. Any other exception is logged with its traceback and aborts the call with
-    CKR_GENERAL_ERROR, so no exception leaves a handler without a ``Grep11Error`` detail.
+    The handler takes ``(self, request, context)``, and passes ``context`` on to a method that
+    declares a ``context`` parameter. A ``PKCS11Error`` aborts the call with its code. Any other
+    exception is logged with its traceback and aborts the call with CKR_GENERAL_ERROR, so no
+    exception leaves a handler without a ``Grep11Error`` detail.
     """
     rpc_name = method.__name__
+    takes_context = "context" in inspect.signature(method).parameters
 
     @functools.wraps(method)
     def handler(self, request, context):
         try:
+            if takes_context:
+                return method(self, request, context)
             return method(self, request)
+        except SlowCallRejected as error:
+            # lowpriority logs the rejections, rate-limited, so a flood does not flood the log.
+            status = grep11_status(
+                CKR.DEVICE_MEMORY, str(error), grpc.StatusCode.RESOURCE_EXHAUSTED, retry=True
+            )
+            context.abort_with_status(status)
+        except SlowCallCancelled as error:
+            # The client has gone, so this status reaches nobody; it only ends the handler.
+            logger.info("%s ended early: %s", rpc_name, error)
+            context.abort_with_status(grep11_status(CKR.FUNCTION_CANCELED, str(error)))
         except PKCS11Error as error:
             # The detail is the engine's sentence, which by contract never contains key material.
             logger.info("%s failed: %s %s", rpc_name, error.name, error.detail)

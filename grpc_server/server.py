@@ -23,15 +23,11 @@ from grpc_server.auth import AuthInterceptor
 from grpc_server.authservices import AuthServices, HTTPStartError
 from grpc_server.clientcerts import ClientCertificatePolicy
 from grpc_server.generated import grep11_pb2_grpc
+from grpc_server.lowpriority import DEFAULT_MAX_WORKERS, DEFAULT_QUEUE_SIZE, SlowCallLimiter
 from grpc_server.servicer import CryptoServicer
 from grpc_server.tlsfront import INTERNAL_HOST, PeerRegistry, TLSFrontEnd, TLSFrontEndError
 
 logger = logging.getLogger(__name__)
-
-# Each call in progress occupies one worker thread, and the engine releases the GIL around crypto,
-# so a slow call (an RSA-4096 key generation takes seconds) only blocks its own worker. Calls
-# beyond this many at once wait in the queue of the gRPC server.
-DEFAULT_MAX_WORKERS = 32
 
 # HPCS documents a 64 MB limit for incoming messages and none for outgoing ones.
 MAX_RECEIVE_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -69,6 +65,12 @@ class EmulatorServer:
     ``<state_dir>/policy.json`` applies if it exists (``ep11core.policy.policy_for_state_dir``),
     and an unusable one raises ``ep11core.policy.PolicyError``. The engine follows later
     changes of the master key file, such as the steps of ``grep11-emulator masterkey``.
+
+    ``max_workers`` threads serve the calls other than the slow ones
+    (``grpc_server.lowpriority.SLOW_MECHANISMS``). Of those, ``slow_call_threads`` run at once
+    (0: one per CPU) and ``slow_call_queue`` more wait; further ones are rejected with
+    RESOURCE_EXHAUSTED. ``slow_calls``, the ``SlowCallLimiter`` with their counters, exists
+    from ``start()`` on.
     """
 
     def __init__(
@@ -81,6 +83,8 @@ class EmulatorServer:
         http_port: int = 9878,
         iam_config_path: Optional[str] = None,
         policy_path: Optional[str] = None,
+        slow_call_threads: int = 0,
+        slow_call_queue: int = DEFAULT_QUEUE_SIZE,
     ):
         self.state_dir = state_dir
         self.policy_path = policy_path
@@ -92,6 +96,9 @@ class EmulatorServer:
         # The port on 127.0.0.1 behind the TLS front end, bound at start.
         self.relay_port: Optional[int] = None
         self.max_workers = max_workers
+        self.slow_call_threads = slow_call_threads
+        self.slow_call_queue = slow_call_queue
+        self.slow_calls: Optional[SlowCallLimiter] = None
         self.engine: Optional[Engine] = None
         self.wkid: Optional[bytes] = None
         self.ca_cert_path: Optional[str] = None
@@ -145,10 +152,11 @@ class EmulatorServer:
         plaintext_interceptor = AuthInterceptor(certificate_policy, registry, token_service, False)
         relay_interceptor = AuthInterceptor(certificate_policy, registry, token_service, True)
 
+        self.slow_calls = SlowCallLimiter(self.slow_call_threads, self.slow_call_queue)
         executor = futures.ThreadPoolExecutor(
-            max_workers=self.max_workers, thread_name_prefix="grep11"
+            max_workers=self.max_workers + self.slow_calls.capacity, thread_name_prefix="grep11"
         )
-        servicer = CryptoServicer(self.engine)
+        servicer = CryptoServicer(self.engine, self.slow_calls)
         self._server = grpc.server(
             executor, options=_SERVER_OPTIONS, interceptors=[plaintext_interceptor]
         )
@@ -206,6 +214,8 @@ class EmulatorServer:
             stopped.wait()
         self._server = None
         self._relay_server = None
+        if self.slow_calls is not None:
+            self.slow_calls.shutdown()
         if self._tls_front_end is not None:
             self._tls_front_end.close_connections()
             self._tls_front_end = None

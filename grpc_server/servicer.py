@@ -5,21 +5,29 @@ the response. ``grep11_errors`` turns every failure into the GREP11 error form, 
 contain no error handling of their own.
 """
 
+from typing import Optional
+
 from grpc_server import convert
 from grpc_server.errors import grep11_errors
 from grpc_server.generated import grep11_pb2 as pb
 from grpc_server.generated import grep11_pb2_grpc
-from grpc_server.lowpriority import LowPriorityExecutor
+from grpc_server.lowpriority import SLOW_MECHANISMS, SlowCallLimiter
 
 
 class CryptoServicer(grep11_pb2_grpc.CryptoServicer):
     """Serve the 40 GREP11 RPCs from one ``ep11core.Engine``, which keeps no per-call state."""
 
-    def __init__(self, engine):
+    def __init__(self, engine, slow_calls: Optional[SlowCallLimiter] = None):
         self._engine = engine
-        # Key pair generation (an RSA-4096 pair takes seconds) runs on low-priority threads, so
-        # that short calls keep their latency while it runs.
-        self._slow_calls = LowPriorityExecutor()
+        # RSA key pair and DSA parameter generation (seconds each) run on low-priority threads
+        # behind a bounded queue, so that short calls keep their latency and their workers.
+        self._slow_calls = slow_calls or SlowCallLimiter()
+
+    def _generate(self, context, mechanism, verb, *args):
+        """Run the key generation ``verb(mechanism, *args)``, slow mechanisms on slow threads."""
+        if mechanism.mechanism in SLOW_MECHANISMS:
+            return self._slow_calls.call(context, verb, mechanism, *args)
+        return verb(mechanism, *args)
 
     # Random numbers and digests
 
@@ -179,9 +187,12 @@ class CryptoServicer(grep11_pb2_grpc.CryptoServicer):
     # Key management
 
     @grep11_errors
-    def GenerateKey(self, request):
-        key = self._engine.generate_key(
-            convert.mechanism(request.Mech), convert.template(request.Template)
+    def GenerateKey(self, request, context):
+        key = self._generate(
+            context,
+            convert.mechanism(request.Mech),
+            self._engine.generate_key,
+            convert.template(request.Template),
         )
         return pb.GenerateKeyResponse(
             KeyBytes=key.blob,
@@ -190,10 +201,11 @@ class CryptoServicer(grep11_pb2_grpc.CryptoServicer):
         )
 
     @grep11_errors
-    def GenerateKeyPair(self, request):
-        pair = self._slow_calls.call(
-            self._engine.generate_key_pair,
+    def GenerateKeyPair(self, request, context):
+        pair = self._generate(
+            context,
             convert.mechanism(request.Mech),
+            self._engine.generate_key_pair,
             convert.template(request.PubKeyTemplate),
             convert.template(request.PrivKeyTemplate),
         )

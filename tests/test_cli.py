@@ -32,8 +32,9 @@ def emulator_command() -> list:
 class EmulatorProcess:
     """A ``grep11-emulator serve`` subprocess on free loopback ports, with stderr in a file."""
 
-    def __init__(self, tmp_path, state_dir, name="emulator"):
+    def __init__(self, tmp_path, state_dir, name="emulator", arguments=()):
         self.state_dir = state_dir
+        self.arguments = list(arguments)
         self.ready_file = tmp_path / f"{name}-ready.json"
         self.log_file = tmp_path / f"{name}.log"
         self.process = None
@@ -46,6 +47,7 @@ class EmulatorProcess:
             "--tls-port", "0",
             "--http-port", "0",
             "--ready-file", str(self.ready_file),
+            *self.arguments,
         ]
         with open(self.log_file, "wb") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
@@ -81,8 +83,8 @@ def emulator_processes(tmp_path):
     """Factory of emulator subprocesses; any still running at the end of the test are killed."""
     started = []
 
-    def start(state_dir, name="emulator"):
-        emulator = EmulatorProcess(tmp_path, state_dir, name)
+    def start(state_dir, name="emulator", arguments=()):
+        emulator = EmulatorProcess(tmp_path, state_dir, name, arguments)
         emulator.start()
         started.append(emulator)
         return emulator
@@ -198,6 +200,40 @@ def test_restart_keeps_wkid_and_key_blobs(tmp_path, emulator_processes):
     assert key_wkid.hex() == logged_wkid(second.log())
     assert (state_dir / "master-key.json").read_bytes() == master_key_before
     assert (state_dir / "tls" / "ca.pem").read_bytes() == ca_before
+
+
+def test_thread_options_reach_server(tmp_path, emulator_processes):
+    arguments = ["--call-threads", "4", "--slow-call-threads", "1", "--slow-call-queue", "0"]
+    emulator = emulator_processes(tmp_path / "state", arguments=arguments)
+    ready = emulator.wait_ready()
+
+    # With no queue, the one slow call that runs is all the server admits, and it succeeds.
+    request = pb.GenerateKeyPairRequest(
+        Mech=pb.Mechanism(Mechanism=CKM.RSA_PKCS_KEY_PAIR_GEN),
+        PubKeyTemplate={
+            CKA.MODULUS_BITS: pb.AttributeValue(AttributeI=2048),
+            CKA.PUBLIC_EXPONENT: pb.AttributeValue(AttributeI=65537),
+        },
+    )
+    with grpc.insecure_channel(ready["grep11"]) as channel:
+        stub = grep11_pb2_grpc.CryptoStub(channel)
+        assert stub.GenerateKeyPair(request).PrivKeyBytes
+    assert emulator.stop() == 0
+    log = emulator.log()
+    assert "threads: 4 for calls, 1 for slow calls, with a queue of 0 slow calls" in log
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--call-threads", "0", "0 is invalid: expected 1 or more"),
+    ("--slow-call-threads", "-1", "-1 is invalid: expected 0 or more"),
+    ("--slow-call-queue", "many", "'many' is not a whole number"),
+])
+def test_thread_option_invalid_exits_2(tmp_path, option, value, message):
+    command = emulator_command() + ["serve", "--state-dir", str(tmp_path / "state"), option, value]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=START_TIMEOUT_SECONDS)
+    assert result.returncode == 2
+    assert f"argument {option}: {message}" in result.stderr
+    assert not (tmp_path / "state").exists()
 
 
 def test_corrupt_master_key_exits_2(tmp_path, emulator_processes):
