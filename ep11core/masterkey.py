@@ -48,7 +48,8 @@ RELOAD_INTERVAL_SECONDS = 0.05
 
 
 class MasterKeyError(Exception):
-    """The master key file is missing where it must exist, unreadable or corrupt."""
+    """The master key file is missing where it must exist, unreadable or corrupt, or a key
+    given for it (a new key, a key part) is invalid."""
 
 
 class RotationError(Exception):
@@ -233,6 +234,19 @@ def _write_temporary(path: str, document: dict) -> str:
     return temporary
 
 
+def check_new_key(master_key: MasterKey) -> None:
+    """Raise ``MasterKeyError`` if ``master_key`` must not become a master key.
+
+    Anyone could open blobs sealed under an all-zero key. Keys read from an existing file are
+    not checked, so such a file still loads and its blobs can be rewrapped under a new key.
+    """
+    if not any(master_key.key):
+        raise MasterKeyError(
+            "the new master key is all zeros, which would let anyone open its blobs; use a "
+            "random key"
+        )
+
+
 def write_new(path: str, master_key: MasterKey) -> None:
     """Write ``master_key`` to ``path``, which must not exist yet.
 
@@ -240,6 +254,7 @@ def write_new(path: str, master_key: MasterKey) -> None:
     Linking fails with FileExistsError if ``path`` appeared in the meantime, so an existing key
     file is never overwritten. A crash leaves either no file or a complete one.
     """
+    check_new_key(master_key)
     directory = os.path.dirname(os.path.abspath(path))
     with _locked_folder(directory) as folder:
         _remove_stale_temporaries(path)
@@ -299,7 +314,11 @@ def _change(path: str, step) -> Registers:
 
 
 def load_new(path: str, master_key: MasterKey) -> Registers:
-    """Put ``master_key`` into the empty new register as a pending key."""
+    """Put ``master_key`` into the empty new register as a pending key.
+
+    Raises ``MasterKeyError`` for an all-zero key (``check_new_key``) before the file is read.
+    """
+    check_new_key(master_key)
 
     def step(registers: Registers) -> Registers:
         if registers.new is not None:
@@ -354,16 +373,26 @@ def discard(path: str) -> Registers:
 
 
 def key_from_parts(parts: Iterable[bytes]) -> MasterKey:
-    """Combine key parts by XOR, as HPCS administrators load a master key from parts."""
+    """Combine key parts by XOR, as HPCS administrators load a master key from parts.
+
+    Raises ``MasterKeyError`` for a part that is not ``KEY_BYTES`` bytes, for no parts, and for
+    parts whose XOR is all zeros.
+    """
     combined = bytes(KEY_BYTES)
     count = 0
     for part in parts:
-        if len(part) != KEY_BYTES:
-            raise MasterKeyError(f"a key part must be {KEY_BYTES} bytes, got {len(part)}")
+        if not isinstance(part, (bytes, bytearray)) or len(part) != KEY_BYTES:
+            size = f"{len(part)} bytes" if isinstance(part, (bytes, bytearray)) else "not bytes"
+            raise MasterKeyError(f"a key part must be {KEY_BYTES} bytes, got {size}")
         combined = bytes(a ^ b for a, b in zip(combined, part))
         count += 1
     if count == 0:
         raise MasterKeyError("no key part was given")
+    if not any(combined):
+        raise MasterKeyError(
+            f"the {count} key part(s) XOR to an all-zero master key, which would let anyone "
+            "open its blobs; the usual causes are one all-zero part or the same part given twice"
+        )
     return MasterKey(combined)
 
 

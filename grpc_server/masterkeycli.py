@@ -12,7 +12,8 @@ one is dropped, and blobs that were not rewrapped fail with CKR_IBM_WKID_MISMATC
 ``discard`` empties the new register at any point before finalize.
 
 Exit status 0 means done, 1 that the registers do not allow the step (for example commit
-without a pending key), and 2 that the master key file or a key part file is unusable.
+without a pending key), and 2 that the master key file or a key part file is unusable or that
+the key parts XOR to an all-zero key. Exit status 1 and 2 leave the file unchanged.
 """
 
 import argparse
@@ -106,7 +107,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                 action="append",
                 metavar="FILE",
                 help="file of 64 hex digits; repeat it to combine parts by XOR, as HPCS "
-                "administrators load a master key from parts (default: a random key)",
+                "administrators load a master key from parts; parts that XOR to all zeros are "
+                "rejected (default: a random key)",
             )
 
 

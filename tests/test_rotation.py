@@ -285,6 +285,29 @@ def test_bad_key_part_file(tmp_path):
         masterkey.read_key_part(str(path))
 
 
+def test_zero_key_rejected_by_library(key_file, tmp_path):
+    before = open(key_file, "rb").read()
+    with pytest.raises(masterkey.MasterKeyError, match="all zeros"):
+        masterkey.load_new(key_file, MasterKey(bytes(32)))
+    assert open(key_file, "rb").read() == before
+
+    part = os.urandom(32)
+    with pytest.raises(masterkey.MasterKeyError, match="2 key part\\(s\\) XOR to an all-zero"):
+        masterkey.key_from_parts([part, part])
+    with pytest.raises(masterkey.MasterKeyError, match="1 key part\\(s\\) XOR to an all-zero"):
+        masterkey.key_from_parts([bytes(32)])
+    with pytest.raises(masterkey.MasterKeyError, match="must be 32 bytes, got 31 bytes"):
+        masterkey.key_from_parts([part[:31]])
+    with pytest.raises(masterkey.MasterKeyError, match="must be 32 bytes, got not bytes"):
+        masterkey.key_from_parts([part.hex()])
+
+    new_path = str(tmp_path / "fresh" / "master-key.json")
+    os.makedirs(os.path.dirname(new_path))
+    with pytest.raises(masterkey.MasterKeyError, match="all zeros"):
+        masterkey.write_new(new_path, MasterKey(bytes(32)))
+    assert not os.path.exists(new_path)
+
+
 # --- the engine during a rotation
 
 
@@ -609,6 +632,57 @@ def test_cli_loads_key_parts(state_dir, tmp_path):
     )
     expected = masterkey.compute_wkid(bytes(a ^ b for a, b in zip(first, second)))
     assert cli_status(state_dir)["new_wkid"] == expected.hex()
+
+
+PART = "0123456789abcdef" * 4
+
+
+@pytest.mark.parametrize("contents, message", [
+    (["00" * 32], "1 key part(s) XOR to an all-zero master key"),
+    ([PART, PART], "2 key part(s) XOR to an all-zero master key"),
+    ([PART, PART.upper(), "00" * 32], "3 key part(s) XOR to an all-zero master key"),
+    (["00" * 31], "must contain 64 hex digits, got 62"),
+    (["00" * 33], "must contain 64 hex digits, got 66"),
+    ([""], "must contain 64 hex digits, got 0"),
+    (["0x" + "00" * 31], "must contain 64 hex digits"),
+    (["zz" * 32], "must contain 64 hex digits"),
+    ([PART[:-1]], "must contain 64 hex digits"),
+])
+def test_cli_rejects_bad_key_parts(state_dir, key_file, tmp_path, contents, message):
+    before = open(key_file, "rb").read()
+    options = []
+    for index, text in enumerate(contents):
+        path = tmp_path / f"part{index}.hex"
+        path.write_text(text + "\n")
+        options += ["--key-part", str(path)]
+
+    result = run_masterkey(state_dir, "load-new", *options)
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.startswith("masterkey load-new: ")
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+    assert open(key_file, "rb").read() == before
+    assert cli_status(state_dir)["new_state"] == "empty"
+
+
+def test_cli_rejects_missing_key_part(state_dir, key_file, tmp_path):
+    before = open(key_file, "rb").read()
+    result = run_masterkey(state_dir, "load-new", "--key-part", str(tmp_path / "missing.hex"))
+    assert result.returncode == 2
+    assert "cannot read the key part file" in result.stderr
+    assert open(key_file, "rb").read() == before
+
+
+def test_cli_same_key_part_twice_exits_2(state_dir, key_file, tmp_path):
+    before = open(key_file, "rb").read()
+    path = tmp_path / "part.hex"
+    path.write_text(os.urandom(32).hex())
+    result = run_masterkey(state_dir, "load-new", "--key-part", str(path), "--key-part", str(path))
+    assert result.returncode == 2
+    assert "the same part given twice" in result.stderr
+    assert open(key_file, "rb").read() == before
 
 
 def test_rotation_on_running_server(state_dir, serve):
