@@ -10,7 +10,8 @@ Output: a progress line naming the server, the command's table or PEM, and a com
 starting with ``OK``. Failures print ``FAILED`` and the reason to stderr and exit with:
 
 - 1: the server rejected the request (the message carries the HTTP status and reason code);
-- 2: wrong usage or an unusable local file (key, certificate, config folder);
+- 2: wrong usage or an unusable local file (key, config folder, or a certificate that is not
+  one PEM X.509 CA certificate), found before any request is sent;
 - 3: the server could not be reached, or its TLS certificate is not trusted.
 """
 
@@ -229,6 +230,19 @@ def read_certificate_file(path: str) -> str:
         ) from None
 
 
+def read_ca_certificate(path: str) -> str:
+    """Read a PEM certificate file and check that it holds one CA certificate.
+
+    The server checks the validity period, against its own clock, and the key type.
+    """
+    pem = read_certificate_file(path)
+    try:
+        policy.parse_ca_certificate(pem)
+    except policy.CertificateRejected as error:
+        raise UsageError(f"cannot use the certificate file {path}: {error.message}") from None
+    return pem
+
+
 def check_cert_id(cert_id: str) -> None:
     if not policy.is_cert_id(cert_id):
         raise UsageError(
@@ -314,7 +328,7 @@ def adminkey_delete(args, client: CertMgrClient) -> str:
 def cert_set(args, client: CertMgrClient) -> str:
     check_cert_id(args.cert_id)
     key = read_private_key(args.admin_priv_key)
-    pem = read_certificate_file(args.cert)
+    pem = read_ca_certificate(args.cert)
     _connecting(client)
     document = client.set_certificate(key, args.cert_id, pem)
     verb = "uploaded" if document.get("created") else "replaced"

@@ -18,6 +18,7 @@ period, and its key is RSA of at least 2048 bits or EC on P-256, P-384 or P-521 
 TLS 1.2 and 1.3 client chains use).
 """
 
+import contextlib
 import datetime
 import re
 from dataclasses import dataclass
@@ -70,14 +71,13 @@ def is_admin_name(text: str) -> bool:
     return re.fullmatch(ADMIN_NAME_PATTERN, text) is not None
 
 
-def check_ca_certificate(
-    pem: str, now: Optional[datetime.datetime] = None
-) -> CheckedCertificate:
-    """Check an uploaded CA certificate and return it normalised.
+def parse_ca_certificate(pem: str) -> x509.Certificate:
+    """Parse one PEM certificate and check that it is a CA certificate, without the checks of
+    its validity period and key.
 
     Raises ``CertificateRejected`` with one of the codes ``pem_too_large``, ``invalid_pem``,
-    ``multiple_certificates``, ``not_a_ca``, ``no_key_cert_sign``, ``not_yet_valid``,
-    ``expired`` or ``unsupported_key``.
+    ``multiple_certificates``, ``not_a_ca`` or ``no_key_cert_sign``. The ``grep11-certmgr``
+    command runs it on a local file before the upload.
     """
     if len(pem) > MAX_PEM_CHARS:
         raise CertificateRejected(
@@ -104,8 +104,21 @@ def check_ca_certificate(
 
     # cryptography parses names, times and extensions lazily, so a malformed field raises
     # ValueError only when a check reads it.
-    try:
+    with _malformed_fields_rejected():
         _check_ca_extensions(certificate)
+    return certificate
+
+
+def check_ca_certificate(
+    pem: str, now: Optional[datetime.datetime] = None
+) -> CheckedCertificate:
+    """Check an uploaded CA certificate and return it normalised.
+
+    Raises ``CertificateRejected`` with a code of ``parse_ca_certificate`` or one of
+    ``not_yet_valid``, ``expired`` or ``unsupported_key``.
+    """
+    certificate = parse_ca_certificate(pem)
+    with _malformed_fields_rejected():
         _check_validity(certificate, now or datetime.datetime.now(datetime.timezone.utc))
         _check_key(certificate)
         return CheckedCertificate(
@@ -115,6 +128,13 @@ def check_ca_certificate(
             not_after=certificate.not_valid_after_utc,
             fingerprint_sha256=certificate.fingerprint(hashes.SHA256()).hex(),
         )
+
+
+@contextlib.contextmanager
+def _malformed_fields_rejected():
+    """Turn a ValueError from a lazily parsed certificate field into ``invalid_pem``."""
+    try:
+        yield
     except CertificateRejected:
         raise
     except ValueError as error:

@@ -1,5 +1,6 @@
 """``grep11-certmgr`` as real subprocesses against a real server: flows, output layout, errors."""
 
+import datetime
 import os
 import re
 import socket
@@ -7,6 +8,9 @@ import stat
 import subprocess
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from certmgr import signing
 from certmgr_support import (  # noqa: F401 - fixtures
@@ -168,18 +172,63 @@ def test_full_flow(cli, certmgr_server, tmp_path, ca_file):
 
 def test_rejections_name_the_reason(cli, tmp_path):
     private_path, _ = key_paths(cli.ok("adminkey", "set"))
-    leaf = tmp_path / "leaf.pem"
-    leaf.write_text(make_certificate("leaf", ca=False).pem)
-    stderr = cli.fails("cert", "set", "--admin-priv-key", private_path, "--cert-id", "leaf",
-                       "--cert", str(leaf))
-    assert "is not a CA certificate" in stderr
-    assert "not_a_ca" in stderr
+    now = datetime.datetime.now(datetime.timezone.utc)
+    expired = tmp_path / "expired.pem"
+    expired.write_text(make_certificate(
+        "expired CA",
+        not_before=now - datetime.timedelta(days=30),
+        not_after=now - datetime.timedelta(days=1),
+    ).pem)
+    stderr = cli.fails("cert", "set", "--admin-priv-key", private_path, "--cert-id", "old",
+                       "--cert", str(expired))
+    assert "expired on" in stderr
+    assert "expired" in stderr.split("\n")[1]
 
-    junk = tmp_path / "junk.pem"
-    junk.write_text("hello")
-    stderr = cli.fails("cert", "set", "--admin-priv-key", private_path, "--cert-id", "junk",
-                       "--cert", str(junk))
-    assert "invalid_pem" in stderr
+    weak = tmp_path / "weak.pem"
+    weak.write_text(make_certificate(
+        "weak CA", key=rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    ).pem)
+    stderr = cli.fails("cert", "set", "--admin-priv-key", private_path, "--cert-id", "weak",
+                       "--cert", str(weak))
+    assert "unsupported_key" in stderr
+
+
+def test_cert_set_rejects_bad_file_locally(cli, certmgr_server, tmp_path, ca_file):
+    private_path, _ = key_paths(cli.ok("adminkey", "set"))
+    audited = len(certmgr_server.store.audit_events(limit=1000))
+    leaf = make_certificate("leaf", ca=False).pem
+    no_key_cert_sign = make_certificate("no keyCertSign CA", key_cert_sign=False).pem
+    cases = [
+        ("hello\n", "no '-----BEGIN CERTIFICATE-----' block found"),
+        (signing.public_key_pem(signing.generate_admin_key()), "no '-----BEGIN CERTIFICATE-----'"),
+        ("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "does not parse"),
+        (leaf, "is not a CA certificate: basicConstraints has CA:FALSE"),
+        (make_certificate("no constraints", ca=None).pem, "has no basicConstraints extension"),
+        (no_key_cert_sign, "its keyUsage lacks keyCertSign"),
+        (leaf + make_certificate("second").pem, "the PEM holds 2 certificates"),
+    ]
+    for index, (contents, message) in enumerate(cases):
+        path = tmp_path / f"bad{index}.pem"
+        path.write_text(contents)
+        result = cli.run("cert", "set", "--admin-priv-key", private_path, "--cert-id",
+                         f"bad{index}", "--cert", str(path))
+        assert result.returncode == 2, f"{message}:\n{result.stdout}\n{result.stderr}"
+        assert result.stderr.startswith(f"FAILED\ncannot use the certificate file {path}: ")
+        assert message in result.stderr
+        assert "Connecting to" not in result.stdout
+        assert "OK: " not in result.stdout
+
+    der = tmp_path / "ca.der"
+    with open(ca_file, "rb") as handle:
+        certificate = x509.load_pem_x509_certificate(handle.read())
+    der.write_bytes(certificate.public_bytes(serialization.Encoding.DER))
+    stderr = cli.fails("cert", "set", "--admin-priv-key", private_path, "--cert-id", "der",
+                       "--cert", str(der), status=2)
+    assert "is not a PEM text file (DER?" in stderr
+
+    assert certmgr_server.store.certificates("admin") == []
+    # A rejected upload is audited too, so an unchanged log shows that no request was sent.
+    assert len(certmgr_server.store.audit_events(limit=1000)) == audited
 
 
 def test_adminkey_set_twice_removes_new_files(cli):
