@@ -25,6 +25,7 @@ off, no token is needed and the ``X-Certmgr-Admin`` header names the administrat
 """
 
 import asyncio
+import copy
 import logging
 import socket
 import threading
@@ -459,6 +460,31 @@ def _openapi_with_bearer(app: FastAPI) -> dict:
 
 # --- server in a thread
 
+# uvicorn 0.55 logs its start and stop lines and its connection errors under "uvicorn.error",
+# at every level. A filter on that logger hands each record from a thread of
+# serve_in_thread, unchanged but for its name, to this logger instead, so the lines carry the
+# project's name and follow its level and handlers. Records of other threads keep their name.
+SERVER_LOGGER_NAME = "certmgr.http.server"
+_THREAD_NAME_PREFIX = "certmgr-https-"
+_UVICORN_LOGGER_NAME = "uvicorn.error"
+
+
+class _ServerThreadRecords(logging.Filter):
+    """Moves the ``uvicorn.error`` records of the server threads to ``SERVER_LOGGER_NAME``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.threadName or not record.threadName.startswith(_THREAD_NAME_PREFIX):
+            return True
+        target = logging.getLogger(SERVER_LOGGER_NAME)
+        if target.isEnabledFor(record.levelno):
+            renamed = copy.copy(record)
+            renamed.name = SERVER_LOGGER_NAME
+            target.handle(renamed)
+        return False
+
+
+_SERVER_THREAD_RECORDS = _ServerThreadRecords()
+
 
 class ServerHandle:
     """A running uvicorn server; ``port`` is the bound port, ``stop()`` ends it."""
@@ -507,6 +533,8 @@ def serve_in_thread(app, host: str, port: int, certfile: str, keyfile: str) -> S
         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
     config.load()
+    # addFilter adds the same filter object only once.
+    logging.getLogger(_UVICORN_LOGGER_NAME).addFilter(_SERVER_THREAD_RECORDS)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -521,7 +549,9 @@ def serve_in_thread(app, host: str, port: int, certfile: str, keyfile: str) -> S
 
     server = uvicorn.Server(config)
     thread = threading.Thread(
-        target=_run_server, args=(server, listener), name=f"certmgr-https-{bound_port}",
+        target=_run_server,
+        args=(server, listener),
+        name=f"{_THREAD_NAME_PREFIX}{bound_port}",
         daemon=True,
     )
     thread.start()

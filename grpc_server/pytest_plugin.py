@@ -39,6 +39,10 @@ from grpc_server.server import EmulatorServer
 
 @pytest.fixture(scope="session")
 def grep11_emulator(tmp_path_factory):
+    """A started ``EmulatorServer`` for the whole session, on free ports of 127.0.0.1 with a
+    fresh state folder and IAM off. It stops when the session ends. Its attributes include
+    ``address``, ``tls_address``, ``http_address``, ``ca_cert_path``, ``state_dir`` and
+    ``engine``."""
     server = EmulatorServer(
         str(tmp_path_factory.mktemp("grep11-state")),
         host="127.0.0.1",
@@ -53,12 +57,16 @@ def grep11_emulator(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def grep11_stub(grep11_emulator):
+    """A ``CryptoStub`` for the whole session, on a plaintext channel to
+    ``grep11_emulator.address``."""
     with grpc.insecure_channel(grep11_emulator.address) as channel:
         yield grep11_pb2_grpc.CryptoStub(channel)
 
 
 @pytest.fixture(scope="session")
 def grep11_tls_stub(grep11_emulator):
+    """A ``CryptoStub`` for the whole session, on a TLS channel to
+    ``grep11_emulator.tls_address`` that trusts only the emulator's CA."""
     with open(grep11_emulator.ca_cert_path, "rb") as handle:
         credentials = grpc.ssl_channel_credentials(root_certificates=handle.read())
     # The server certificate names IP 127.0.0.1, so the address verifies as it is.

@@ -5,6 +5,7 @@ These servers run without IAM, so the ``X-Certmgr-Admin`` header names the admin
 
 import datetime
 import json
+import logging
 import time
 import uuid
 
@@ -13,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from certmgr import signing
+from certmgr.http import SERVER_LOGGER_NAME
 from certmgr_support import (  # noqa: F401 - fixtures
     UTC,
     admin_headers,
@@ -22,6 +24,7 @@ from certmgr_support import (  # noqa: F401 - fixtures
     register_admin,
     rsa_key,
     signed_call,
+    start_server,
     tls_files,
 )
 
@@ -537,3 +540,47 @@ def test_store_consistent_after_flows(client, certmgr_server):
     assert certmgr_server.store.integrity_problems() == []
     assert certmgr_server.store.certificate_count() == 4
     assert certmgr_server.store.change_version() == 6
+
+
+# --- logging
+
+
+UVICORN_LINES = ("Started server process", "Shutting down", "Finished server process")
+
+
+def start_and_stop(tmp_path, tls_files):
+    server, handle = start_server(tmp_path, tls_files, with_iam=False)
+    handle.stop()
+    server.store.close()
+
+
+def test_server_lines_use_project_logger(tmp_path, tls_files, caplog):
+    caplog.set_level(logging.INFO)
+    start_and_stop(tmp_path, tls_files)
+
+    for line in UVICORN_LINES:
+        records = [record for record in caplog.records if record.getMessage().startswith(line)]
+        assert len(records) == 1, f"{line!r}: {[record.name for record in records]}"
+        assert records[0].name == SERVER_LOGGER_NAME
+        assert records[0].levelno == logging.INFO
+    assert not [record for record in caplog.records if record.name.startswith("uvicorn")]
+
+    # Records of uvicorn.error from other threads, such as another uvicorn server, keep their name.
+    logging.getLogger("uvicorn.error").info("from another uvicorn server")
+    assert caplog.records[-1].name == "uvicorn.error"
+
+
+def test_server_lines_follow_project_level(tmp_path, tls_files, caplog):
+    caplog.set_level(logging.INFO)
+    # caplog.set_level with a logger name would raise its handler's level as well.
+    server_logger = logging.getLogger(SERVER_LOGGER_NAME)
+    server_logger.setLevel(logging.WARNING)
+    try:
+        start_and_stop(tmp_path, tls_files)
+    finally:
+        server_logger.setLevel(logging.NOTSET)
+
+    messages = [record.getMessage() for record in caplog.records]
+    for line in UVICORN_LINES:
+        assert not [message for message in messages if message.startswith(line)]
+    assert any("certificate-manager HTTPS server listening" in message for message in messages)

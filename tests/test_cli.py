@@ -147,6 +147,17 @@ def test_signal_stops_cleanly(tmp_path, emulator_processes, signal_number):
     assert not emulator.ready_file.exists()
 
 
+def test_log_names_http_server_lines(tmp_path, emulator_processes):
+    emulator = emulator_processes(tmp_path / "state")
+    emulator.wait_ready()
+    assert emulator.stop() == 0
+
+    log = emulator.log()
+    for line in ("Started server process", "Shutting down", "Finished server process"):
+        assert f"INFO certmgr.http.server: {line}" in log
+    assert "uvicorn" not in log
+
+
 def test_log_never_contains_master_key(tmp_path, emulator_processes):
     emulator = emulator_processes(tmp_path / "state")
     emulator.wait_ready()
