@@ -1,4 +1,4 @@
-"""LowPriorityExecutor: results, errors and the nice value of its threads."""
+"""LowPriorityExecutor and SlowCallLimiter: results, errors, sizes and the nice value of threads."""
 
 import os
 import sys
@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from grpc_server.lowpriority import LowPriorityExecutor
+from grpc_server.lowpriority import LowPriorityExecutor, SlowCallCounts, SlowCallLimiter
 
 
 @pytest.fixture
@@ -36,3 +36,22 @@ def test_threads_have_raised_nice(executor):
     assert worker == min(caller + 5, 19)
     # The calling thread keeps its own priority.
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == caller
+
+
+@pytest.mark.parametrize("threads, queue_size, message", [
+    (-1, 0, "threads must be 0 \\(one per CPU\\) or more, got -1"),
+    (1, -1, "queue_size must be 0 or more, got -1"),
+])
+def test_limiter_rejects_negative_sizes(threads, queue_size, message):
+    with pytest.raises(ValueError, match=message):
+        SlowCallLimiter(threads, queue_size)
+
+
+def test_limiter_capacity_counts_threads_and_queue():
+    limiter = SlowCallLimiter(threads=3, queue_size=5)
+    try:
+        assert limiter.threads == 3
+        assert limiter.capacity == 8
+        assert limiter.counts() == SlowCallCounts(admitted=0, started=0, cancelled=0, rejected=0)
+    finally:
+        limiter.shutdown()
