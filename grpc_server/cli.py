@@ -155,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=count_argument(0),
         default=0,
         metavar="N",
-        help="slow calls (RSA key pair generation, DSA parameter generation) that run at once, "
+        help="slow calls (RSA key pair generation, DSA parameter generation, BLS aggregation) "
+        "that run at once, "
         "on threads of lower CPU priority; 0 means one per CPU (default: 0)",
     )
     serve.add_argument(

@@ -19,12 +19,13 @@ class CryptoServicer(grep11_pb2_grpc.CryptoServicer):
 
     def __init__(self, engine, slow_calls: Optional[SlowCallLimiter] = None):
         self._engine = engine
-        # RSA key pair and DSA parameter generation (seconds each) run on low-priority threads
-        # behind a bounded queue, so that short calls keep their latency and their workers.
+        # RSA key pair and DSA parameter generation (seconds each) and BLS aggregation (up to
+        # minutes) run on low-priority threads behind a bounded queue, so that short calls keep
+        # their latency and their workers.
         self._slow_calls = slow_calls or SlowCallLimiter()
 
-    def _generate(self, context, mechanism, verb, *args):
-        """Run the key generation ``verb(mechanism, *args)``, slow mechanisms on slow threads."""
+    def _call(self, context, mechanism, verb, *args):
+        """Run ``verb(mechanism, *args)``, on a slow-call thread if the mechanism is slow."""
         if mechanism.mechanism in SLOW_MECHANISMS:
             return self._slow_calls.call(context, verb, mechanism, *args)
         return verb(mechanism, *args)
@@ -171,10 +172,10 @@ class CryptoServicer(grep11_pb2_grpc.CryptoServicer):
         return pb.VerifyResponse()
 
     @grep11_errors
-    def SignSingle(self, request):
+    def SignSingle(self, request, context):
         key = convert.key_argument(request, "PrivKey", "LegacyPrivKey")
         mechanism = convert.mechanism(request.Mech)
-        signature = self._engine.sign_single(mechanism, key, request.Data)
+        signature = self._call(context, mechanism, self._engine.sign_single, key, request.Data)
         return pb.SignSingleResponse(Signature=signature)
 
     @grep11_errors
@@ -188,7 +189,7 @@ class CryptoServicer(grep11_pb2_grpc.CryptoServicer):
 
     @grep11_errors
     def GenerateKey(self, request, context):
-        key = self._generate(
+        key = self._call(
             context,
             convert.mechanism(request.Mech),
             self._engine.generate_key,
@@ -202,7 +203,7 @@ class CryptoServicer(grep11_pb2_grpc.CryptoServicer):
 
     @grep11_errors
     def GenerateKeyPair(self, request, context):
-        pair = self._generate(
+        pair = self._call(
             context,
             convert.mechanism(request.Mech),
             self._engine.generate_key_pair,
@@ -242,9 +243,11 @@ class CryptoServicer(grep11_pb2_grpc.CryptoServicer):
         )
 
     @grep11_errors
-    def DeriveKey(self, request):
-        key = self._engine.derive_key(
+    def DeriveKey(self, request, context):
+        key = self._call(
+            context,
             convert.mechanism(request.Mech),
+            self._engine.derive_key,
             convert.key_argument(request, "BaseKey", "LegacyBaseKey"),
             request.Data,
             convert.template(request.Template),

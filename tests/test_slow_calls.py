@@ -25,6 +25,13 @@ CAPACITY = SLOW_CALL_THREADS + SLOW_CALL_QUEUE
 STATE_TIMEOUT_SECONDS = 60
 CALL_TIMEOUT_SECONDS = 120
 P256 = bytes.fromhex("06082a8648ce3d030107")
+BLS12_381 = bytes.fromhex("060c2b0601040102820b87670302")
+# A BLS12-381 signature from the Ethereum consensus-spec sign cases (any valid one would do).
+BLS_SIGNATURE = bytes.fromhex(
+    "b6ed936746e01f8ecf281f020953fbf1f01debd5657c4a383940b020b26507f6"
+    "076334f91e2366c96e9ab279fb5158090352ea1c5b0c9274504f4f0e7053af24"
+    "802e51e4568d164fe986834f41e55c8e850ce1f98458c0cfc9ab380b55285a55"
+)
 
 
 def attributes(**values) -> dict:
@@ -223,3 +230,44 @@ def test_expired_queued_call_never_starts(slow_server, stub, held_thread):
     assert stub.GenerateKeyPair(rsa_key_pair_request(), timeout=CALL_TIMEOUT_SECONDS).PrivKeyBytes
     after = slow_server.slow_calls.counts()
     assert after.started == before.started + 1
+
+
+def aggregate_mechanism(mode: int, elements: list) -> pb.Mechanism:
+    parameter = pb.ECAGGParm(
+        Version=0, Mode=mode, PerElementSize=len(elements[0]), Elements=b"".join(elements)
+    )
+    return pb.Mechanism(Mechanism=CKM.IBM_EC_AGGREGATE, ECAGGParameter=parameter)
+
+
+def test_bls_aggregation_waits_as_slow_call(slow_server, stub, held_thread):
+    pairs = [
+        stub.GenerateKeyPair(
+            pb.GenerateKeyPairRequest(
+                Mech=pb.Mechanism(Mechanism=CKM.EC_KEY_PAIR_GEN),
+                PubKeyTemplate=attributes(EC_PARAMS=BLS12_381, DERIVE=True, VERIFY=True),
+                PrivKeyTemplate=attributes(SIGN=True),
+            ),
+            timeout=CALL_TIMEOUT_SECONDS,
+        )
+        for _ in range(2)
+    ]
+    before = slow_server.slow_calls.counts()
+    signatures = stub.SignSingle.future(
+        pb.SignSingleRequest(Mech=aggregate_mechanism(1, [BLS_SIGNATURE] * 2)),
+        timeout=CALL_TIMEOUT_SECONDS,
+    )
+    public_key = stub.DeriveKey.future(
+        pb.DeriveKeyRequest(
+            Mech=aggregate_mechanism(2, [pair.PubKeyBytes for pair in pairs]),
+        ),
+        timeout=CALL_TIMEOUT_SECONDS,
+    )
+    wait_for_counts(slow_server, "both queued", lambda counts: counts.admitted == 2)
+    assert slow_server.slow_calls.counts().started == before.started
+    assert not signatures.done()
+    assert not public_key.done()
+    held_thread.set()
+
+    assert len(signatures.result().Signature) == len(BLS_SIGNATURE)
+    assert public_key.result().NewKeyBytes
+    assert slow_server.slow_calls.counts().started == before.started + 2
