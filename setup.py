@@ -90,8 +90,14 @@ def extensions():
         libraries=["crypto"],
         extra_compile_args=["-O2"],
     )
+    kyber = Extension(
+        "ep11core._kyber",
+        sources=["ep11core/_kyber.pyx"],
+        libraries=["crypto"],
+        extra_compile_args=["-O2"],
+    )
     return cythonize(
-        [keccak, crypto],
+        [keccak, kyber, crypto],
         compiler_directives={"language_level": "3", "boundscheck": False, "wraparound": False},
     )
 
