@@ -5,7 +5,6 @@ OpenSSL 3.0 has no public SHA-3 context structure and cannot squeeze a SHAKE out
 so the sponge runs here. ``_keccak.pxd`` declares the C-level interface.
 """
 
-cimport cython
 from libc.stdint cimport uint64_t
 from libc.string cimport memcpy, memset
 
@@ -27,68 +26,106 @@ _ROUND_CONSTANTS[:] = [
     0x8000000000008002, 0x8000000000000080, 0x000000000000800A, 0x800000008000000A,
     0x8000000080008081, 0x8000000000008080, 0x0000000080000001, 0x8000000080008008,
 ]
-# The rho and pi steps visit the lanes other than (0, 0) in one cycle: lane PI_LANES[i] takes
-# the previous lane of the cycle rotated left by RHO_OFFSETS[i] bits. Lane (x, y) has index
-# x + 5y.
-cdef unsigned int _RHO_OFFSETS[_ROUNDS]
-_RHO_OFFSETS[:] = [
-    1, 3, 6, 10, 15, 21, 28, 36, 45, 55, 2, 14, 27, 41, 56, 8, 25, 43, 62, 18, 39, 61, 20, 44,
-]
-cdef unsigned int _PI_LANES[_ROUNDS]
-_PI_LANES[:] = [
-    10, 7, 11, 17, 18, 3, 5, 16, 8, 21, 24, 4, 15, 23, 19, 13, 12, 2, 20, 14, 22, 9, 6, 1,
-]
+# The rho and pi steps visit the lanes other than (0, 0) in one cycle, starting at lane 1:
+# lane PI[i] takes the previous lane of the cycle rotated left by RHO[i] bits, with
+#   RHO = 1, 3, 6, 10, 15, 21, 28, 36, 45, 55, 2, 14, 27, 41, 56, 8, 25, 43, 62, 18, 39, 61, 20, 44
+#   PI = 10, 7, 11, 17, 18, 3, 5, 16, 8, 21, 24, 4, 15, 23, 19, 13, 12, 2, 20, 14, 22, 9, 6, 1
+# Lane (x, y) has index x + 5y. keccak_permute writes these moves out one by one.
 
 
 cdef inline uint64_t _rotate_left(uint64_t value, unsigned int bits) noexcept nogil:
     return (value << bits) | (value >> (64 - bits))
 
 
-@cython.cdivision(True)
 cdef void keccak_permute(unsigned char *state) noexcept nogil:
-    """Apply Keccak-f[1600] to the 200-byte state in place."""
-    cdef uint64_t lanes[25]
-    cdef uint64_t column[5]
-    cdef uint64_t carried
-    cdef uint64_t displaced
-    cdef uint64_t theta
+    """Apply Keccak-f[1600] to the 200-byte state in place.
+
+    The round is written out lane by lane with constant indices in place of loops over index
+    tables, for speed. The rho and pi lines follow the RHO and PI cycle above.
+    """
+    cdef uint64_t a[25]
+    cdef uint64_t b[25]
+    cdef uint64_t c0, c1, c2, c3, c4
+    cdef uint64_t d0, d1, d2, d3, d4
     cdef int i
     cdef int j
-    cdef int x
-    cdef int y
     cdef int round_index
     for i in range(25):
-        lanes[i] = 0
+        a[i] = 0
         for j in range(8):
-            lanes[i] |= (<uint64_t>state[8 * i + j]) << (8 * j)
+            a[i] |= (<uint64_t>state[8 * i + j]) << (8 * j)
     for round_index in range(_ROUNDS):
-        # theta: XOR each lane with the parities of two neighbouring columns.
-        for x in range(5):
-            column[x] = lanes[x] ^ lanes[x + 5] ^ lanes[x + 10] ^ lanes[x + 15] ^ lanes[x + 20]
-        for x in range(5):
-            theta = column[(x + 4) % 5] ^ _rotate_left(column[(x + 1) % 5], 1)
-            for y in range(0, 25, 5):
-                lanes[y + x] ^= theta
-        # rho and pi: rotate each lane and move it to its new position.
-        carried = lanes[1]
-        for i in range(_ROUNDS):
-            j = _PI_LANES[i]
-            displaced = lanes[j]
-            lanes[j] = _rotate_left(carried, _RHO_OFFSETS[i])
-            carried = displaced
-        # chi: the only non-linear step, along each row.
-        for y in range(0, 25, 5):
-            for x in range(5):
-                column[x] = lanes[y + x]
-            for x in range(5):
-                lanes[y + x] = column[x] ^ ((~column[(x + 1) % 5]) & column[(x + 2) % 5])
+        # theta: each lane takes the parities of two neighbouring columns.
+        c0 = a[0] ^ a[5] ^ a[10] ^ a[15] ^ a[20]
+        c1 = a[1] ^ a[6] ^ a[11] ^ a[16] ^ a[21]
+        c2 = a[2] ^ a[7] ^ a[12] ^ a[17] ^ a[22]
+        c3 = a[3] ^ a[8] ^ a[13] ^ a[18] ^ a[23]
+        c4 = a[4] ^ a[9] ^ a[14] ^ a[19] ^ a[24]
+        d0 = c4 ^ _rotate_left(c1, 1)
+        d1 = c0 ^ _rotate_left(c2, 1)
+        d2 = c1 ^ _rotate_left(c3, 1)
+        d3 = c2 ^ _rotate_left(c4, 1)
+        d4 = c3 ^ _rotate_left(c0, 1)
+        # theta, rho and pi in one pass over the cycle.
+        b[0] = a[0] ^ d0
+        b[10] = _rotate_left(a[1] ^ d1, 1)
+        b[7] = _rotate_left(a[10] ^ d0, 3)
+        b[11] = _rotate_left(a[7] ^ d2, 6)
+        b[17] = _rotate_left(a[11] ^ d1, 10)
+        b[18] = _rotate_left(a[17] ^ d2, 15)
+        b[3] = _rotate_left(a[18] ^ d3, 21)
+        b[5] = _rotate_left(a[3] ^ d3, 28)
+        b[16] = _rotate_left(a[5] ^ d0, 36)
+        b[8] = _rotate_left(a[16] ^ d1, 45)
+        b[21] = _rotate_left(a[8] ^ d3, 55)
+        b[24] = _rotate_left(a[21] ^ d1, 2)
+        b[4] = _rotate_left(a[24] ^ d4, 14)
+        b[15] = _rotate_left(a[4] ^ d4, 27)
+        b[23] = _rotate_left(a[15] ^ d0, 41)
+        b[19] = _rotate_left(a[23] ^ d3, 56)
+        b[13] = _rotate_left(a[19] ^ d4, 8)
+        b[12] = _rotate_left(a[13] ^ d3, 25)
+        b[2] = _rotate_left(a[12] ^ d2, 43)
+        b[20] = _rotate_left(a[2] ^ d2, 62)
+        b[14] = _rotate_left(a[20] ^ d0, 18)
+        b[22] = _rotate_left(a[14] ^ d4, 39)
+        b[9] = _rotate_left(a[22] ^ d2, 61)
+        b[6] = _rotate_left(a[9] ^ d4, 20)
+        b[1] = _rotate_left(a[6] ^ d1, 44)
+        # chi
+        a[0] = b[0] ^ (~b[1] & b[2])
+        a[1] = b[1] ^ (~b[2] & b[3])
+        a[2] = b[2] ^ (~b[3] & b[4])
+        a[3] = b[3] ^ (~b[4] & b[0])
+        a[4] = b[4] ^ (~b[0] & b[1])
+        a[5] = b[5] ^ (~b[6] & b[7])
+        a[6] = b[6] ^ (~b[7] & b[8])
+        a[7] = b[7] ^ (~b[8] & b[9])
+        a[8] = b[8] ^ (~b[9] & b[5])
+        a[9] = b[9] ^ (~b[5] & b[6])
+        a[10] = b[10] ^ (~b[11] & b[12])
+        a[11] = b[11] ^ (~b[12] & b[13])
+        a[12] = b[12] ^ (~b[13] & b[14])
+        a[13] = b[13] ^ (~b[14] & b[10])
+        a[14] = b[14] ^ (~b[10] & b[11])
+        a[15] = b[15] ^ (~b[16] & b[17])
+        a[16] = b[16] ^ (~b[17] & b[18])
+        a[17] = b[17] ^ (~b[18] & b[19])
+        a[18] = b[18] ^ (~b[19] & b[15])
+        a[19] = b[19] ^ (~b[15] & b[16])
+        a[20] = b[20] ^ (~b[21] & b[22])
+        a[21] = b[21] ^ (~b[22] & b[23])
+        a[22] = b[22] ^ (~b[23] & b[24])
+        a[23] = b[23] ^ (~b[24] & b[20])
+        a[24] = b[24] ^ (~b[20] & b[21])
         # iota
-        lanes[0] ^= _ROUND_CONSTANTS[round_index]
+        a[0] ^= _ROUND_CONSTANTS[round_index]
+
     for i in range(25):
         for j in range(8):
-            state[8 * i + j] = <unsigned char>(lanes[i] >> (8 * j))
-    OPENSSL_cleanse(lanes, sizeof(lanes))
-    OPENSSL_cleanse(column, sizeof(column))
+            state[8 * i + j] = <unsigned char>(a[i] >> (8 * j))
+    OPENSSL_cleanse(a, sizeof(a))
+    OPENSSL_cleanse(b, sizeof(b))
 
 
 cdef void keccak_start(KeccakContext *context, unsigned int rate, unsigned int md_len) noexcept nogil:
