@@ -96,8 +96,14 @@ def extensions():
         libraries=["crypto"],
         extra_compile_args=["-O2"],
     )
+    dilithium = Extension(
+        "ep11core._dilithium",
+        sources=["ep11core/_dilithium.pyx"],
+        libraries=["crypto"],
+        extra_compile_args=["-O2"],
+    )
     return cythonize(
-        [keccak, kyber, crypto],
+        [keccak, crypto, kyber, dilithium],
         compiler_directives={"language_level": "3", "boundscheck": False, "wraparound": False},
     )
 
