@@ -30,8 +30,8 @@ Keys and signatures use the reference encodings, and signatures are detached.
 
 Coefficients are int32 values, products go through Montgomery reduction and sums through a
 Barrett-style reduction, and the NTT has Montgomery-form twiddle factors. Every public
-function validates its Python inputs, releases the GIL while it computes, and wipes its
-working memory before it returns.
+function validates its Python inputs. keypair, sign, verify and public_key_of release the GIL
+while they compute and wipe their working memory before they return.
 """
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
@@ -193,6 +193,8 @@ def _fill_params(int index, int round_number, int k, int l, int eta, int tau, in
 _fill_tables()
 _ROUND2_GAMMA1 = (_Q - 1) // 16
 _fill_params(0, 2, 6, 5, 3, 60, 175, 120, _ROUND2_GAMMA1, _ROUND2_GAMMA1 // 2, 14)
+# NOTE: round 2 defined no 8x7 set, so r2-8x7 is our reading of IBM's OID (see the module
+# docstring). No IBM keys or signatures were available to confirm it.
 _fill_params(1, 2, 8, 7, 2, 60, 120, 140, _ROUND2_GAMMA1, _ROUND2_GAMMA1 // 2, 14)
 _fill_params(2, 3, 4, 4, 2, 39, 78, 80, 1 << 17, (_Q - 1) // 88, 13)
 _fill_params(3, 3, 6, 5, 4, 49, 196, 55, 1 << 19, (_Q - 1) // 32, 13)
@@ -475,7 +477,6 @@ cdef void _unpack_bits(
         accumulator >>= bits
         available -= bits
         a[n] = offset - <int32_t>value if subtract else <int32_t>value
-    accumulator = 0
 
 
 cdef void _pack_bits(
@@ -495,7 +496,6 @@ cdef void _pack_bits(
             out += 1
             accumulator >>= 8
             filled -= 8
-    accumulator = 0
 
 
 cdef void _sample_mask_round2(
@@ -644,8 +644,10 @@ cdef void _pack_round2_challenge(const Params *p, uint8_t *out, const int32_t *c
 
 
 cdef int _unpack_round2_challenge(const Params *p, int32_t *c, const uint8_t *data) noexcept nogil:
-    """Read the round-2 challenge; return 1 unless it has exactly tau nonzero coefficients
-    and no sign bits beyond them."""
+    """Read the round-2 challenge, returning 1 for a malformed one.
+
+    A well-formed challenge has exactly tau nonzero coefficients and no sign bits beyond them.
+    """
     cdef uint64_t signs = 0
     cdef int weight = 0
     cdef int n
