@@ -73,37 +73,30 @@ class BuildPyWithStubs(build_py):
         super().run()
 
 
+def _extension(name: str, *extra_compile_args: str) -> Extension:
+    """Return the extension ep11core.NAME, built from ep11core/NAME.pyx against libcrypto."""
+    return Extension(
+        f"ep11core.{name}",
+        sources=[f"ep11core/{name}.pyx"],
+        libraries=["crypto"],
+        extra_compile_args=[*extra_compile_args, "-O2"],
+    )
+
+
 def extensions():
     from Cython.Build import cythonize
 
-    crypto = Extension(
-        "ep11core._crypto",
-        sources=["ep11core/_crypto.pyx"],
-        libraries=["crypto"],
+    modules = [
+        # The Keccak sponge comes first: the other modules cimport it.
+        _extension("_keccak"),
         # The SHA*_CTX functions give serialisable hash contexts; OpenSSL 3 marks them
         # deprecated but still ships them.
-        extra_compile_args=["-Wno-deprecated-declarations", "-O2"],
-    )
-    keccak = Extension(
-        "ep11core._keccak",
-        sources=["ep11core/_keccak.pyx"],
-        libraries=["crypto"],
-        extra_compile_args=["-O2"],
-    )
-    kyber = Extension(
-        "ep11core._kyber",
-        sources=["ep11core/_kyber.pyx"],
-        libraries=["crypto"],
-        extra_compile_args=["-O2"],
-    )
-    dilithium = Extension(
-        "ep11core._dilithium",
-        sources=["ep11core/_dilithium.pyx"],
-        libraries=["crypto"],
-        extra_compile_args=["-O2"],
-    )
+        _extension("_crypto", "-Wno-deprecated-declarations"),
+        _extension("_kyber"),
+        _extension("_dilithium"),
+    ]
     return cythonize(
-        [keccak, crypto, kyber, dilithium],
+        modules,
         compiler_directives={"language_level": "3", "boundscheck": False, "wraparound": False},
     )
 
