@@ -1,13 +1,15 @@
-"""DER encoding and strict decoding of a SEQUENCE of non-negative INTEGERs.
+"""Small DER encoders and strict decoders.
 
-DSA and DH domain parameters (Dss-Parms of RFC 3279, DHParameter of PKCS #3) have this shape.
+DSA and DH domain parameters (Dss-Parms of RFC 3279, DHParameter of PKCS #3) are a SEQUENCE of
+non-negative INTEGERs. The IBM Dilithium and Kyber keys (``latticekeys``) use the element
+functions for their SubjectPublicKeyInfo and PKCS #8 forms.
 """
 
 from typing import List
 
 
 class DERError(ValueError):
-    """The input is not the DER encoding of a SEQUENCE of non-negative INTEGERs."""
+    """The input is not DER of the expected shape."""
 
 
 _INTEGER = 0x02
@@ -21,6 +23,26 @@ def _header(tag: int, length: int) -> bytes:
         return bytes((tag, length))
     size = (length.bit_length() + 7) // 8
     return bytes((tag, 0x80 | size)) + length.to_bytes(size, "big")
+
+
+def encode_element(tag: int, content: bytes) -> bytes:
+    """DER-encode one element: the tag, the shortest length field, then ``content``."""
+    return _header(tag, len(content)) + content
+
+
+def encode_oid(dotted: str) -> bytes:
+    """DER-encode an OBJECT IDENTIFIER given in dotted form."""
+    numbers = [int(part) for part in dotted.split(".")]
+    arcs = [numbers[0] * 40 + numbers[1]] + numbers[2:]
+    body = bytearray()
+    for arc in arcs:
+        chunk = [arc & 0x7F]
+        arc >>= 7
+        while arc:
+            chunk.append(0x80 | (arc & 0x7F))
+            arc >>= 7
+        body.extend(reversed(chunk))
+    return bytes((0x06, len(body))) + bytes(body)
 
 
 def encode_integer(value: int) -> bytes:
@@ -38,7 +60,7 @@ def encode_integer_sequence(values: List[int]) -> bytes:
     return _header(_SEQUENCE, len(content)) + content
 
 
-def _read(data: bytes, offset: int, tag: int):
+def read_element(data: bytes, offset: int, tag: int):
     """Return the content of the element at ``offset`` with ``tag`` and the offset after it."""
     if offset + 2 > len(data) or data[offset] != tag:
         raise DERError(f"expected tag {tag:#04x} at offset {offset}")
@@ -62,13 +84,13 @@ def _read(data: bytes, offset: int, tag: int):
 
 def decode_integer_sequence(data: bytes) -> List[int]:
     """Decode a DER SEQUENCE of non-negative INTEGERs that spans all of ``data``."""
-    content, end = _read(bytes(data), 0, _SEQUENCE)
+    content, end = read_element(bytes(data), 0, _SEQUENCE)
     if end != len(data):
         raise DERError(f"{len(data) - end} bytes follow the SEQUENCE")
     values = []
     offset = 0
     while offset < len(content):
-        integer, offset = _read(content, offset, _INTEGER)
+        integer, offset = read_element(content, offset, _INTEGER)
         if not integer:
             raise DERError("an INTEGER has no content")
         if integer[0] & 0x80:

@@ -76,6 +76,8 @@ PKEY_KEY_TYPES = {
     "ML-DSA": CKK.IBM_ML_DSA,
     "ML-KEM": CKK.IBM_ML_KEM,
     "BLS12-381": CKK.EC,
+    "DILITHIUM": CKK.IBM_PQC_DILITHIUM,
+    "KYBER": CKK.IBM_PQC_KYBER,
 }
 
 # The verbs that still run while a committed new master key waits for finalize.

@@ -7,27 +7,13 @@ from typing import Dict, Optional
 
 from . import _crypto
 from .constants import CKA, CKK, CKO, CKR
-from .der import encode_integer_sequence
+from .der import encode_integer_sequence, encode_oid
 from .errors import PKCS11Error
 from .blskeys import BLSKey, BLSKeyError
+from .latticekeys import LatticeKey, LatticeKeyError
 from .pqckeys import PQCKey, PQCKeyError
 
 CHECK_VALUE_BYTES = 3
-
-
-def encode_oid(dotted: str) -> bytes:
-    """DER-encode an OBJECT IDENTIFIER given in dotted form."""
-    numbers = [int(part) for part in dotted.split(".")]
-    arcs = [numbers[0] * 40 + numbers[1]] + numbers[2:]
-    body = bytearray()
-    for arc in arcs:
-        chunk = [arc & 0x7F]
-        arc >>= 7
-        while arc:
-            chunk.append(0x80 | (arc & 0x7F))
-            arc >>= 7
-        body.extend(reversed(chunk))
-    return bytes((0x06, len(body))) + bytes(body)
 
 
 class CurveFamily(enum.Enum):
@@ -154,20 +140,25 @@ class Key:
 
 
 def load_spki(der: bytes):
-    """Parse a DER SubjectPublicKeyInfo with libcrypto, or as an ML-DSA or ML-KEM key.
+    """Parse a DER SubjectPublicKeyInfo with libcrypto, or as a post-quantum key.
 
-    Raises ``_crypto.KeyFormatError`` when neither parses it. BLS12-381 keys, which libcrypto
-    does not know, are recognised by their fixed DER prefix first.
+    Raises ``_crypto.KeyFormatError`` when none of them parses it. BLS12-381 keys, which
+    libcrypto does not know, are recognised by their fixed DER prefix first.
     """
     if BLSKey.is_spki(der):
         return _load_bls(BLSKey.from_spki, der)
     try:
         return _crypto.PKey.from_spki(der)
     except _crypto.KeyFormatError:
-        try:
-            return PQCKey.from_spki(der)
-        except PQCKeyError:
-            raise _crypto.KeyFormatError("not a supported SubjectPublicKeyInfo") from None
+        pass
+    try:
+        return PQCKey.from_spki(der)
+    except PQCKeyError:
+        pass
+    try:
+        return LatticeKey.from_spki(der)
+    except LatticeKeyError:
+        raise _crypto.KeyFormatError("not a supported SubjectPublicKeyInfo") from None
 
 
 def load_pkcs8(der: bytes, pairwise_check: bool = True):
@@ -177,10 +168,15 @@ def load_pkcs8(der: bytes, pairwise_check: bool = True):
     try:
         return _crypto.PKey.from_pkcs8(der, pairwise_check=pairwise_check)
     except _crypto.KeyFormatError:
-        try:
-            return PQCKey.from_pkcs8(der)
-        except PQCKeyError:
-            raise _crypto.KeyFormatError("not a supported PKCS #8 private key") from None
+        pass
+    try:
+        return PQCKey.from_pkcs8(der)
+    except PQCKeyError:
+        pass
+    try:
+        return LatticeKey.from_pkcs8(der, pairwise_check=pairwise_check)
+    except LatticeKeyError:
+        raise _crypto.KeyFormatError("not a supported PKCS #8 private key") from None
 
 
 def aggregate_public_keys(pkeys) -> BLSKey:
@@ -240,5 +236,7 @@ def public_properties(pkey) -> Dict[int, object]:
         }
     if isinstance(pkey, PQCKey):
         return {CKA.IBM_PARAMETER_SET: pkey.parameter_set.number}
+    if isinstance(pkey, LatticeKey):
+        return {CKA.IBM_PQC_PARAMS: pkey.parameter_set.der_oid}
     curve = CURVE_BY_OPENSSL_NAME.get(pkey.curve)
     return {CKA.EC_PARAMS: curve.der_oid} if curve else {}

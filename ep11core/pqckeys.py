@@ -1,7 +1,8 @@
 """ML-DSA and ML-KEM keys, through the OpenSSL build inside the ``cryptography`` package.
 
 The system libcrypto (OpenSSL 3.0) has no post-quantum algorithms, so only these keys use
-``cryptography`` (version 48 or later: ML-DSA-44/65/87 and ML-KEM-768/1024). ``PQCKey`` offers
+``cryptography`` (version 48 or later: ML-DSA-44/65/87 and ML-KEM-768/1024). ML-KEM-512, which
+``cryptography`` lacks, runs on the emulator's own FIPS 203 code (``mlkem512``). ``PQCKey`` offers
 the part of the ``_crypto.PKey`` interface that the engine uses (``key_type``, ``is_private``,
 ``bits``, ``curve``, ``spki()``, ``pkcs8()``) plus the signature and KEM operations.
 
@@ -19,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import mldsa, mlkem
 
 from .constants import CKK
+from .mlkem512 import MLKEM512KeyError, MLKEM512PrivateKey, MLKEM512PublicKey
 
 ML_DSA = "ML-DSA"
 ML_KEM = "ML-KEM"
@@ -43,11 +45,12 @@ class ParameterSet:
 
 # The numbers are CKP_IBM_ML_DSA_44/65/87 = 1/2/3 (IBM ICSF samples). NOTE: CKP_IBM_ML_KEM_* are
 # taken to be 512/768/1024 = 1/2/3 like the PKCS #11 3.2 CKP_ML_KEM_* values; no public IBM
-# header shows them. ML-KEM-512 is missing because ``cryptography`` does not offer it.
+# header shows them.
 PARAMETER_SETS = (
     ParameterSet(ML_DSA, "ML-DSA-44", 1, mldsa.MLDSA44PrivateKey, mldsa.MLDSA44PublicKey, 1312, 2420),
     ParameterSet(ML_DSA, "ML-DSA-65", 2, mldsa.MLDSA65PrivateKey, mldsa.MLDSA65PublicKey, 1952, 3309),
     ParameterSet(ML_DSA, "ML-DSA-87", 3, mldsa.MLDSA87PrivateKey, mldsa.MLDSA87PublicKey, 2592, 4627),
+    ParameterSet(ML_KEM, "ML-KEM-512", 1, MLKEM512PrivateKey, MLKEM512PublicKey, 800, 768),
     ParameterSet(ML_KEM, "ML-KEM-768", 2, mlkem.MLKEM768PrivateKey, mlkem.MLKEM768PublicKey, 1184, 1088),
     ParameterSet(ML_KEM, "ML-KEM-1024", 3, mlkem.MLKEM1024PrivateKey, mlkem.MLKEM1024PublicKey, 1568, 1568),
 )
@@ -90,16 +93,22 @@ class PQCKey:
     def from_pkcs8(cls, der: bytes) -> "PQCKey":
         try:
             key = serialization.load_der_private_key(der, None)
-        except (ValueError, UnsupportedAlgorithm) as error:
-            raise PQCKeyError("not a DER PKCS #8 private key") from error
+        except (ValueError, UnsupportedAlgorithm):
+            try:
+                key = MLKEM512PrivateKey.from_pkcs8(der)
+            except MLKEM512KeyError:
+                raise PQCKeyError("not a DER PKCS #8 private key") from None
         return cls(key, _parameter_set_of(key))
 
     @classmethod
     def from_spki(cls, der: bytes) -> "PQCKey":
         try:
             key = serialization.load_der_public_key(der)
-        except (ValueError, UnsupportedAlgorithm) as error:
-            raise PQCKeyError("not a DER SubjectPublicKeyInfo") from error
+        except (ValueError, UnsupportedAlgorithm):
+            try:
+                key = MLKEM512PublicKey.from_spki(der)
+            except MLKEM512KeyError:
+                raise PQCKeyError("not a DER SubjectPublicKeyInfo") from None
         return cls(key, _parameter_set_of(key))
 
     def _public(self):

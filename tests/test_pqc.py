@@ -14,7 +14,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import mldsa, mlkem
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from ep11core import _kyber
 from ep11core.constants import CKA, CKD, CKK, CKM, CKO, CKR
+from ep11core.keys import secret_checksum
+from ep11core.mlkem512 import MLKEM512PrivateKey
 from ep11core.types import ECDH1DeriveParams, KyberKEMParams, Mechanism
 from conftest import aes_cbc_pad_encrypt, der_element, raises_ckr
 
@@ -265,17 +268,64 @@ def test_ml_kem_oversized_key_rejected(ep11, ml_kem_pair):
         ep11.derive_key(kem(ENCAPSULATE), ml_kem_pair.public_blob, b"", template)
 
 
+# --- ML-KEM-512, which runs on the emulator's own FIPS 203 code
+
+
+@pytest.fixture(scope="module")
+def ml_kem_512_pair(ep11):
+    return ep11.generate_key_pair(
+        Mechanism(CKM.IBM_ML_KEM_KEY_PAIR_GEN),
+        {CKA.IBM_PARAMETER_SET: 1, CKA.DERIVE: True},
+        {CKA.DERIVE: True},
+    )
+
+
+def test_ml_kem_512_round_trip(ep11, ml_kem_512_pair):
+    assert ml_kem_512_pair.public_attributes[CKA.IBM_PARAMETER_SET] == 1
+    spki = spki_of(ml_kem_512_pair.public_blob)
+    # SEQUENCE (818 bytes) { SEQUENCE { OID 2.16.840.1.101.3.4.4.1 }, BIT STRING (801 bytes) }
+    assert spki.startswith(bytes.fromhex("30820332300b06096086480165030404010382032100"))
+    encapsulated = ep11.derive_key(kem(ENCAPSULATE), ml_kem_512_pair.public_blob, b"", AES_TEMPLATE)
+    ciphertext = encapsulated.checksum[7:]
+    assert len(ciphertext) == 768
+    decapsulated = ep11.derive_key(
+        kem(DECAPSULATE, ciphertext), ml_kem_512_pair.private_blob, b"", AES_TEMPLATE
+    )
+    assert decapsulated.checksum[:7] == encapsulated.checksum[:7]
+
+
+def test_ml_kem_512_decapsulates_primitive_ciphertext(ep11, import_secret, ml_kem_512_pair):
+    public_key = spki_of(ml_kem_512_pair.public_blob)[-800:]
+    ciphertext, shared_secret = _kyber.encapsulate("ml-kem-512", public_key, os.urandom(32))
+    derived = ep11.derive_key(
+        kem(DECAPSULATE, ciphertext), ml_kem_512_pair.private_blob, b"", AES_TEMPLATE
+    )
+    expected = import_secret(ep11, CKK.AES, shared_secret)
+    assert derived.checksum[:3] == expected.checksum[:3]
+
+
+def test_ml_kem_512_imported_seed_key(ep11, import_private):
+    seed = bytes(range(64))
+    private_key = MLKEM512PrivateKey(seed)
+    imported = import_private(ep11, pkcs8_bytes(private_key), CKK.IBM_ML_KEM, {CKA.DERIVE: True})
+    assert imported.attributes[CKA.IBM_PARAMETER_SET] == 1
+    public_key, _ = _kyber.keypair("ml-kem-512", seed)
+    ciphertext, shared_secret = _kyber.encapsulate("ml-kem-512", public_key, bytes(32))
+    derived = ep11.derive_key(kem(DECAPSULATE, ciphertext), imported.blob, b"", AES_TEMPLATE)
+    assert derived.checksum[:7] == secret_checksum(CKK.AES, shared_secret)
+
+
 # --- key generation and the mechanism list
 
 
 @pytest.mark.parametrize(
     "mechanism, number, code",
     [
-        (CKM.IBM_ML_KEM_KEY_PAIR_GEN, 1, CKR.ATTRIBUTE_VALUE_INVALID),
+        (CKM.IBM_ML_KEM_KEY_PAIR_GEN, 4, CKR.ATTRIBUTE_VALUE_INVALID),
         (CKM.IBM_ML_DSA_KEY_PAIR_GEN, 4, CKR.ATTRIBUTE_VALUE_INVALID),
         (CKM.IBM_ML_DSA_KEY_PAIR_GEN, None, CKR.TEMPLATE_INCOMPLETE),
     ],
-    ids=["ML-KEM-512", "ML-DSA set 4", "no parameter set"],
+    ids=["ML-KEM set 4", "ML-DSA set 4", "no parameter set"],
 )
 def test_key_pair_parameter_set_rejected(ep11, mechanism, number, code):
     public = {} if number is None else {CKA.IBM_PARAMETER_SET: number}
@@ -297,9 +347,6 @@ def test_mechanism_list(ep11):
         CKM.IBM_ML_KEM,
     ):
         assert mechanism in mechanisms
-    # The round-2 Dilithium and Kyber of IBM are not implemented, so clients skip their tests.
-    assert CKM.IBM_DILITHIUM not in mechanisms
-    assert CKM.IBM_KYBER not in mechanisms
     info = ep11.get_mechanism_info(CKM.IBM_ML_DSA)
     assert (info.min_key_size, info.max_key_size) == (1312, 2592)
 

@@ -1,4 +1,4 @@
-"""Post-quantum mechanisms: ML-DSA (FIPS 204) and ML-KEM (FIPS 203).
+"""Post-quantum mechanisms: ML-DSA (FIPS 204), ML-KEM (FIPS 203) and IBM's Dilithium and Kyber.
 
 - CKM_IBM_ML_DSA_KEY_PAIR_GEN and CKM_IBM_ML_KEM_KEY_PAIR_GEN take the parameter set from
   CKA_IBM_PARAMETER_SET in either template (``pqckeys.PARAMETER_SETS`` lists the values).
@@ -9,9 +9,16 @@
   decapsulates the ciphertext with the private key. With CKD_NULL, the new key is the leading
   CKA_VALUE_LEN bytes (default 32) of the 32-byte shared secret.
 
-CKM_IBM_DILITHIUM and CKM_IBM_KYBER are not offered: they are IBM's round-2 Dilithium and Kyber,
-which differ from FIPS 204 and FIPS 203, and no maintained library here implements them.
-The hybrid KDFs mix in the value of a generic secret whose blob KyberKEMParm.Blob carries,
+- CKM_IBM_DILITHIUM generates key pairs of the strength that CKA_IBM_PQC_PARAMS names in either
+  template (round-2 6-5 when neither names one), and signs and verifies single-part like ML-DSA,
+  but deterministically, as the Dilithium reference code does.
+- CKM_IBM_KYBER generates key pairs of the strength that CKA_IBM_PQC_PARAMS names (required),
+  and derives keys in DeriveKey with a KyberKEMParm exactly like CKM_IBM_ML_KEM.
+  NOTE: EP11 also lists Encrypt and Decrypt for CKM_IBM_KYBER; IBM documents no format for
+  them and no client uses them, so this table does not offer them.
+
+``latticekeys.STRENGTHS`` lists the Dilithium and Kyber strengths and docs/ASYMMETRIC.md the
+algorithm version of each. The hybrid KDFs mix in the value of a generic secret whose blob KyberKEMParm.Blob carries,
 usually the output of an ECDH derivation with CKD_IBM_HYBRID_NULL. IBM does not document its
 construction, so the emulator defines one that encapsulation and decapsulation share, with
 Z = generic secret value || KEM shared secret:
@@ -29,6 +36,7 @@ from dataclasses import dataclass
 from ..constants import CKA, CKD, CKK, CKM, CKO, CKR
 from ..errors import PKCS11Error
 from ..keys import secret_checksum
+from ..latticekeys import DEFAULT_STRENGTH, DILITHIUM, KYBER, STRENGTH_BY_OID, STRENGTHS, LatticeKey
 from ..pqckeys import ML_DSA, ML_KEM, PARAMETER_SET_BY_NUMBER, PARAMETER_SETS, PQCKey
 from ..types import KyberKEMParams
 from .base import (
@@ -97,8 +105,50 @@ class PQCKeyPairGenerator(KeyPairGenerator):
         return PQCKey.generate(parameter_set)
 
 
-class MLDSASigner:
-    """Pure ML-DSA over the message; signing is hedged (randomized), as FIPS 204 recommends."""
+class LatticeKeyPairGenerator(KeyPairGenerator):
+    """Dilithium or Kyber key pairs of the strength that CKA_IBM_PQC_PARAMS names."""
+
+    def __init__(self, algorithm: str, key_type: int):
+        self.algorithm = algorithm
+        self.key_type = key_type
+
+    def generate(self, public, private):
+        named = {bytes(template[CKA.IBM_PQC_PARAMS]) for template in (public, private)
+                 if CKA.IBM_PQC_PARAMS in template}
+        if len(named) > 1:
+            raise PKCS11Error(
+                CKR.TEMPLATE_INCONSISTENT,
+                "the public and private key templates name different CKA_IBM_PQC_PARAMS",
+            )
+        if not named:
+            strength = DEFAULT_STRENGTH.get(self.algorithm)
+            if strength is None:
+                raise PKCS11Error(
+                    CKR.TEMPLATE_INCOMPLETE,
+                    f"CKA_IBM_PQC_PARAMS is required for {self.algorithm.title()} key pairs",
+                )
+            return LatticeKey.generate(strength)
+        oid = named.pop()
+        strength = STRENGTH_BY_OID.get(oid)
+        if strength is None or strength.algorithm != self.algorithm:
+            supported = ", ".join(
+                f"{entry.oid} ({entry.name})" for entry in STRENGTHS
+                if entry.algorithm == self.algorithm
+            )
+            raise PKCS11Error(
+                CKR.IBM_PQC_PARAMS_NOT_SUPPORTED,
+                f"CKA_IBM_PQC_PARAMS {oid.hex()} is not a {self.algorithm.title()} strength; "
+                f"use the DER OID of {supported}",
+            )
+        return LatticeKey.generate(strength)
+
+
+class PQCSigner:
+    """Signs the whole message with the key's own scheme.
+
+    ML-DSA signing is hedged (randomized), as FIPS 204 recommends; Dilithium signing is
+    deterministic, as in the Dilithium reference code.
+    """
 
     def sign(self, key, parameter, data):
         return key.pkey.sign(data)
@@ -113,7 +163,7 @@ class MLDSASigner:
 
 def kem_parameter(parameter):
     if not isinstance(parameter, KyberKEMParams):
-        raise param_error("CKM_IBM_ML_KEM needs a KyberKEMParm parameter")
+        raise param_error("a KEM derivation needs a KyberKEMParm parameter")
     if parameter.version != KEM_VERSION:
         raise param_error(f"KyberKEMParm version must be {KEM_VERSION}, got {parameter.version}")
     if parameter.mode not in (KEM_ENCAPSULATE, KEM_DECAPSULATE):
@@ -127,6 +177,11 @@ def kem_parameter(parameter):
     if parameter.mode == KEM_DECAPSULATE and not parameter.ciphertext:
         raise param_error("decapsulation needs the ciphertext")
     return parameter
+
+
+def kyber_parameter(parameter):
+    """Accept no parameter (key pair generation) or a KyberKEMParm (derivation)."""
+    return None if parameter is None else kem_parameter(parameter)
 
 
 def _secret_value(template: dict, shared_secret: bytes):
@@ -164,12 +219,15 @@ def _hybrid_secret(parameter: HybridKEMParameter, template: dict, shared_secret:
     return x963_kdf(hash_name, combined, parameter.kem.shared_data, length)
 
 
-class MLKEMDeriveScheme(DeriveScheme):
+class KEMDeriveScheme(DeriveScheme):
     """Encapsulation to a public key or decapsulation with a private key."""
 
     asymmetric = True
 
     def base_key_class(self, parameter) -> int:
+        if parameter is None:
+            # Only CKM_IBM_KYBER, which also generates key pairs, lets a missing parameter pass.
+            raise param_error("a KEM derivation needs a KyberKEMParm parameter")
         return CKO.PUBLIC_KEY if parameter.mode == KEM_ENCAPSULATE else CKO.PRIVATE_KEY
 
     def open_parameter_keys(self, parameter, open_key):
@@ -211,7 +269,11 @@ class MLKEMDeriveScheme(DeriveScheme):
 
 def _sizes(algorithm: str) -> dict:
     """Key sizes in bytes of the encoded public key, as the EP11 PQC mechanisms count them."""
-    sizes = [entry.public_key_bytes for entry in PARAMETER_SETS if entry.algorithm == algorithm]
+    sizes = [
+        entry.public_key_bytes
+        for entry in (*PARAMETER_SETS, *STRENGTHS)
+        if entry.algorithm == algorithm
+    ]
     return {"min_key_size": min(sizes), "max_key_size": max(sizes)}
 
 
@@ -227,7 +289,7 @@ ROWS = [
         CKM.IBM_ML_DSA,
         SIGN_VERIFY,
         key_types=frozenset({CKK.IBM_ML_DSA}),
-        sign=RawSignScheme(MLDSASigner()),
+        sign=RawSignScheme(PQCSigner()),
         **_sizes(ML_DSA),
     ),
     MechanismSpec(
@@ -242,7 +304,24 @@ ROWS = [
         Function.DERIVE,
         key_types=frozenset({CKK.IBM_ML_KEM}),
         parameter=kem_parameter,
-        derive=MLKEMDeriveScheme(),
+        derive=KEMDeriveScheme(),
         **_sizes(ML_KEM),
+    ),
+    MechanismSpec(
+        CKM.IBM_DILITHIUM,
+        Function.GENERATE_KEY_PAIR | SIGN_VERIFY,
+        key_types=frozenset({CKK.IBM_PQC_DILITHIUM}),
+        generator=LatticeKeyPairGenerator(DILITHIUM, CKK.IBM_PQC_DILITHIUM),
+        sign=RawSignScheme(PQCSigner()),
+        **_sizes(DILITHIUM),
+    ),
+    MechanismSpec(
+        CKM.IBM_KYBER,
+        Function.GENERATE_KEY_PAIR | Function.DERIVE,
+        key_types=frozenset({CKK.IBM_PQC_KYBER}),
+        parameter=kyber_parameter,
+        generator=LatticeKeyPairGenerator(KYBER, CKK.IBM_PQC_KYBER),
+        derive=KEMDeriveScheme(),
+        **_sizes(KYBER),
     ),
 ]
