@@ -220,28 +220,41 @@ def test_kyber_implicit_rejection(ep11, kyber_pair):
     assert decapsulated.checksum[:3] != encapsulated.checksum[:3]
 
 
-def ecdh_hybrid_secret(ep11, curve_oid: bytes, mechanism: int, point_length: int) -> bytes:
-    """Return the blob of a generic secret from ECDH with CKD_IBM_HYBRID_NULL, as the Go test does."""
+def ecdh_hybrid_secret(
+    ep11, curve_oid: bytes, mechanism: int, point_length: int, secret_length: int
+) -> bytes:
+    """Return the blob of a generic secret from ECDH with CKD_IBM_HYBRID_NULL, as the Go test does.
+
+    The peer point is the key's own point.
+    """
     pair = ep11.generate_key_pair(
         Mechanism(CKM.EC_KEY_PAIR_GEN),
         {CKA.CLASS: CKO.PUBLIC_KEY, CKA.EC_PARAMS: curve_oid, CKA.DERIVE: True},
         {CKA.CLASS: CKO.PRIVATE_KEY, CKA.DERIVE: True},
     )
-    # The SPKI ends with the public point: 04 || X || Y on P-256, the raw key on X25519.
+    # The SPKI ends with the public point: 04 || X || Y on the Weierstrass curves, the raw key on
+    # X25519 and X448.
     point = der_element(pair.public_blob)[-point_length:]
     parameter = ECDH1DeriveParams(CKD.IBM_HYBRID_NULL, b"", point)
     template = {
         CKA.CLASS: CKO.SECRET_KEY,
         CKA.KEY_TYPE: CKK.GENERIC_SECRET,
-        CKA.VALUE_LEN: 32,
+        CKA.VALUE_LEN: secret_length,
         CKA.IBM_USE_AS_DATA: True,
     }
     return ep11.derive_key(Mechanism(mechanism, parameter), pair.private_blob, b"", template).blob
 
 
+# The seven curves of the Go client's hybrid test: curve OID, derivation mechanism, point bytes
+# and the CKA_VALUE_LEN of the secret (the field size in bytes).
 HYBRID_CURVES = {
-    "P-256": (encode_oid("1.2.840.10045.3.1.7"), CKM.ECDH1_DERIVE, 65),
-    "X25519": (encode_oid("1.3.101.110"), CKM.IBM_EC_X25519, 32),
+    "P-224": (encode_oid("1.3.132.0.33"), CKM.ECDH1_DERIVE, 57, 28),
+    "P-256": (encode_oid("1.2.840.10045.3.1.7"), CKM.ECDH1_DERIVE, 65, 32),
+    "P-384": (encode_oid("1.3.132.0.34"), CKM.ECDH1_DERIVE, 97, 48),
+    "P-521": (encode_oid("1.3.132.0.35"), CKM.ECDH1_DERIVE, 133, 66),
+    "secp256k1": (encode_oid("1.3.132.0.10"), CKM.ECDH1_DERIVE, 65, 32),
+    "X25519": (encode_oid("1.3.101.110"), CKM.IBM_EC_X25519, 32, 32),
+    "X448": (encode_oid("1.3.101.111"), CKM.IBM_EC_X448, 56, 56),
 }
 
 
