@@ -6,6 +6,10 @@ offers the part of the ``_crypto.PKey`` interface that the engine uses (``key_ty
 ``is_private``, ``bits``, ``curve``, ``ec_point``, ``spki()``, ``pkcs8()``) plus ``sign`` and
 ``verify``.
 
+NOTE: ``py_arkworks_bls12381`` 0.5 keeps the GIL during its operations: a pairing took about
+2.4 ms here and then ran three times slower beside a busy Python thread, so a BLS
+verification (two pairings) briefly stops the server's other threads.
+
 IBM documents neither the BLS variant nor the encodings of EP11, so this module implements the
 ciphersuite BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_ of the IETF draft
 draft-irtf-cfrg-bls-signature-05, the one Ethereum's consensus layer uses:
