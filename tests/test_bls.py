@@ -8,6 +8,7 @@ message of the second spec key), which use the same ciphersuite.
 """
 
 import json
+import time
 
 import grpc
 import pytest
@@ -17,6 +18,7 @@ from py_ecc.bls.point_compression import compress_G2, modular_squareroot_in_FQ2
 from py_ecc.optimized_bls12_381 import FQ2, b2, curve_order, is_on_curve, multiply
 
 from ep11core import Engine, masterkey
+from ep11core.blobs import MAX_CONCATENATED_PUBLIC_KEYS
 from ep11core.constants import CKA, CKF, CKK, CKM, CKO, CKR
 from ep11core.keys import encode_oid
 from ep11core.policy import ControlPoint, Policy
@@ -635,3 +637,28 @@ def test_pairing_control_point_off(pairing_off):
         pairing_off.sign_single(aggregate(SIGN_MODE, [bytes(96)], 96), None, b"")
     # Other curves stay available.
     pairing_off.generate_key_pair(Mechanism(CKM.EC_KEY_PAIR_GEN), {CKA.EC_PARAMS: P256}, {})
+
+
+def test_concatenation_count_limited(local_engine):
+    pair = generate(local_engine)
+    signature = local_engine.sign_single(BLS, pair.private_blob, MESSAGE)
+    at_limit = pair.public_blob * MAX_CONCATENATED_PUBLIC_KEYS
+    # The same key 4096 times is a different key than the signer's, so the check fails.
+    with raises_ckr(CKR.SIGNATURE_INVALID):
+        local_engine.verify_single(BLS, at_limit, MESSAGE, signature)
+    with raises_ckr(CKR.KEY_HANDLE_INVALID):
+        local_engine.verify_single(BLS, at_limit + pair.public_blob, MESSAGE, signature)
+
+
+def test_huge_concatenation_rejected_fast(local_engine):
+    pair = generate(local_engine)
+    signature = local_engine.sign_single(BLS, pair.private_blob, MESSAGE)
+    # About 60 MiB, close to the server's 64 MiB request limit.
+    huge = pair.public_blob * 320_000
+    started = time.monotonic()
+    with raises_ckr(CKR.KEY_HANDLE_INVALID):
+        local_engine.verify_single(BLS, huge, MESSAGE, signature)
+    elapsed = time.monotonic() - started
+    # Splitting by slices copied the rest of the blob per element: minutes at this size.
+    assert elapsed < 10, f"rejecting a 60 MiB concatenation took {elapsed:.1f} s"
+
