@@ -276,8 +276,9 @@ class Engine:
         except (ValueError, struct.error, _crypto.CryptoError):
             raise PKCS11Error(role.value, "the key blob is malformed") from None
         with self._cache_lock:
-            # A key opened under master key registers that changed meanwhile is not cached.
-            if sealer is self._sealer:
+            # A key opened under master key registers that changed meanwhile is not cached, and
+            # neither is a concatenation, whose blob can be thousands of times a key's size.
+            if sealer is self._sealer and not key.concatenated:
                 self._cache[blob] = key
                 if len(self._cache) > self._cache_limit:
                     self._cache.popitem(last=False)

@@ -662,3 +662,11 @@ def test_huge_concatenation_rejected_fast(local_engine):
     # Splitting by slices copied the rest of the blob per element: minutes at this size.
     assert elapsed < 10, f"rejecting a 60 MiB concatenation took {elapsed:.1f} s"
 
+
+def test_concatenation_not_cached(local_engine):
+    pairs = [generate(local_engine) for _ in range(2)]
+    signature = local_engine.sign_single(BLS, pairs[0].private_blob, MESSAGE)
+    concatenated = pairs[0].public_blob + pairs[1].public_blob
+    with raises_ckr(CKR.SIGNATURE_INVALID):
+        local_engine.verify_single(BLS, concatenated, MESSAGE, signature)
+    assert concatenated not in local_engine._cache
