@@ -466,3 +466,14 @@ def test_ml_kem_hybrid_blob_rejected(ep11, import_secret, ml_kem_pair):
     mechanism = kem(ENCAPSULATE, kdf=kdf, blob=b"not a key blob")
     with raises_ckr(CKR.KEY_HANDLE_INVALID):
         ep11.derive_key(mechanism, ml_kem_pair.public_blob, b"", AES_TEMPLATE)
+
+
+def test_ml_kem_hybrid_blob_needs_use_as_data(ep11, import_secret, ml_kem_pair):
+    kdf = CKD.IBM_HYBRID_SHA256_KDF
+    secret = import_secret(ep11, CKK.GENERIC_SECRET, os.urandom(32))
+    assert ep11.get_attribute_value(secret.blob, [CKA.IBM_USE_AS_DATA]) == {
+        CKA.IBM_USE_AS_DATA: False
+    }
+    mechanism = kem(ENCAPSULATE, kdf=kdf, blob=secret.blob)
+    with raises_ckr(CKR.KEY_FUNCTION_NOT_PERMITTED):
+        ep11.derive_key(mechanism, ml_kem_pair.public_blob, b"", AES_TEMPLATE)

@@ -240,6 +240,13 @@ class KEMDeriveScheme(DeriveScheme):
                 "the Blob of a hybrid KEM KDF must be a CKK_GENERIC_SECRET key, such as the "
                 "output of ECDH with CKD_IBM_HYBRID_NULL",
             )
+        # The secret's value enters the new key, so, like the seed of CKM_IBM_BTC_DERIVE, the
+        # secret must be marked for use as data.
+        if not secret.attributes.get(CKA.IBM_USE_AS_DATA, False):
+            raise PKCS11Error(
+                CKR.KEY_FUNCTION_NOT_PERMITTED,
+                "the Blob of a hybrid KEM KDF needs CKA_IBM_USE_AS_DATA = TRUE",
+            )
         return HybridKEMParameter(parameter, secret.value)
 
     def derive(self, base_key, parameter, data, template) -> DerivedKey:
