@@ -477,3 +477,27 @@ def test_ml_kem_hybrid_blob_needs_use_as_data(ep11, import_secret, ml_kem_pair):
     mechanism = kem(ENCAPSULATE, kdf=kdf, blob=secret.blob)
     with raises_ckr(CKR.KEY_FUNCTION_NOT_PERMITTED):
         ep11.derive_key(mechanism, ml_kem_pair.public_blob, b"", AES_TEMPLATE)
+
+
+def test_ml_kem_hybrid_null_keeps_secret_unextractable(ep11, import_secret, ml_kem_pair):
+    secret = import_secret(ep11, CKK.GENERIC_SECRET, os.urandom(32), {CKA.IBM_USE_AS_DATA: True})
+    flags = ep11.get_attribute_value(secret.blob, [CKA.EXTRACTABLE, CKA.SENSITIVE])
+    assert flags == {CKA.EXTRACTABLE: False, CKA.SENSITIVE: True}
+    # With CKA_VALUE_LEN 32 the new key is exactly the 32-byte secret.
+    template = {
+        CKA.CLASS: CKO.SECRET_KEY,
+        CKA.KEY_TYPE: CKK.GENERIC_SECRET,
+        CKA.VALUE_LEN: 32,
+        CKA.EXTRACTABLE: True,
+        CKA.SENSITIVE: False,
+    }
+    mechanism = kem(ENCAPSULATE, kdf=CKD.IBM_HYBRID_NULL, blob=secret.blob)
+    derived = ep11.derive_key(mechanism, ml_kem_pair.public_blob, b"", template)
+    attributes = ep11.get_attribute_value(derived.blob, [CKA.EXTRACTABLE, CKA.SENSITIVE])
+    assert attributes[CKA.EXTRACTABLE] is False
+    assert attributes[CKA.SENSITIVE] is True
+    # A KDF output does not reveal the secret, so the template decides there.
+    mechanism = kem(ENCAPSULATE, kdf=CKD.IBM_HYBRID_SHA256_KDF, blob=secret.blob)
+    derived = ep11.derive_key(mechanism, ml_kem_pair.public_blob, b"", template)
+    attributes = ep11.get_attribute_value(derived.blob, [CKA.EXTRACTABLE])
+    assert attributes[CKA.EXTRACTABLE] is True

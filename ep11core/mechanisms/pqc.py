@@ -74,6 +74,9 @@ class HybridKEMParameter:
 
     kem: KyberKEMParams
     classical_secret: bytes
+    # CKA_EXTRACTABLE and CKA_SENSITIVE of that generic secret.
+    classical_extractable: bool = False
+    classical_sensitive: bool = True
 
     @property
     def mode(self) -> int:
@@ -219,6 +222,23 @@ def _hybrid_secret(parameter: HybridKEMParameter, template: dict, shared_secret:
     return x963_kdf(hash_name, combined, parameter.kem.shared_data, length)
 
 
+def _inherited(hybrid) -> dict:
+    """Return the attributes that a CKD_IBM_HYBRID_NULL key takes from the generic secret.
+
+    That KDF puts the secret's value itself into the new key, so the new key is unextractable
+    when the secret is, and sensitive when the secret is. Otherwise a template could turn a copy
+    of an unextractable secret into an extractable key.
+    """
+    if hybrid is None or hybrid.kem.kdf != CKD.IBM_HYBRID_NULL:
+        return {}
+    inherited = {}
+    if not hybrid.classical_extractable:
+        inherited[CKA.EXTRACTABLE] = False
+    if hybrid.classical_sensitive:
+        inherited[CKA.SENSITIVE] = True
+    return inherited
+
+
 class KEMDeriveScheme(DeriveScheme):
     """Encapsulation to a public key or decapsulation with a private key."""
 
@@ -247,7 +267,12 @@ class KEMDeriveScheme(DeriveScheme):
                 CKR.KEY_FUNCTION_NOT_PERMITTED,
                 "the Blob of a hybrid KEM KDF needs CKA_IBM_USE_AS_DATA = TRUE",
             )
-        return HybridKEMParameter(parameter, secret.value)
+        return HybridKEMParameter(
+            parameter,
+            secret.value,
+            bool(secret.attributes.get(CKA.EXTRACTABLE, False)),
+            bool(secret.attributes.get(CKA.SENSITIVE, True)),
+        )
 
     def derive(self, base_key, parameter, data, template) -> DerivedKey:
         hybrid = parameter if isinstance(parameter, HybridKEMParameter) else None
@@ -271,7 +296,7 @@ class KEMDeriveScheme(DeriveScheme):
         checksum = None
         if parameter.mode == KEM_ENCAPSULATE:
             checksum = secret_checksum(key_type, value) + ciphertext
-        return DerivedKey(CKO.SECRET_KEY, key_type, value, checksum)
+        return DerivedKey(CKO.SECRET_KEY, key_type, value, checksum, _inherited(hybrid))
 
 
 def _sizes(algorithm: str) -> dict:
