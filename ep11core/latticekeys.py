@@ -156,7 +156,8 @@ class LatticeKey:
         """Parse the PKCS #8 form.
 
         With ``pairwise_check``, a Dilithium public key must equal the one that the private key
-        gives, which also rejects private keys with coefficients out of range.
+        gives, which also rejects private keys with coefficients out of range, and a Kyber
+        public key must equal the one that the private key contains.
         """
         der = bytes(der)
         try:
@@ -180,6 +181,12 @@ class LatticeKey:
             except ValueError as error:
                 raise LatticeKeyError(f"invalid {strength.name} private key: {error}") from None
             if derived != public_key:
+                raise LatticeKeyError("the public key does not belong to the private key")
+        if pairwise_check and strength.algorithm == KYBER:
+            # The private key dk_PKE || ek || H(ek) || z contains the public key ek, which
+            # decapsulation re-encrypts under, so it must be the public key given beside it.
+            start = strength.private_key_bytes - strength.public_key_bytes - 64
+            if private_key[start : start + strength.public_key_bytes] != public_key:
                 raise LatticeKeyError("the public key does not belong to the private key")
         return cls(strength, public_key, private_key)
 

@@ -344,3 +344,11 @@ def test_control_point_disables(tmp_path, control_point, mechanism):
         strict.generate_key_pair(
             Mechanism(mechanism), {CKA.IBM_PQC_PARAMS: KYBER_1024}, {}
         )
+
+
+def test_kyber_import_mismatched_pair_rejected(ep11, import_private, kyber_strength):
+    _, private_key = _kyber.keypair(kyber_strength.variant, bytes(64))
+    other_public, _ = _kyber.keypair(kyber_strength.variant, bytes(range(64)))
+    pkcs8 = LatticeKey(kyber_strength, other_public, private_key).pkcs8()
+    with raises_ckr(CKR.WRAPPED_KEY_INVALID):
+        import_private(ep11, pkcs8, CKK.IBM_PQC_KYBER, {CKA.DERIVE: True})
