@@ -27,6 +27,9 @@ Z = generic secret value || KEM shared secret:
 - CKD_IBM_HYBRID_SHA1_KDF to CKD_IBM_HYBRID_SHA512_KDF: the key is the leading CKA_VALUE_LEN
   bytes (default 32) of the ANSI X9.63 KDF over Z and KyberKEMParm.SharedData.
 
+The generic secret needs CKA_IBM_USE_AS_DATA TRUE. A CKD_IBM_HYBRID_NULL key can be a copy of
+the secret's value, so it keeps the secret's protection (not extractable, sensitive).
+
 NOTE: keys derived this way match only this emulator, not a real EP11 module. The Prepend flag
 is ignored.
 """
