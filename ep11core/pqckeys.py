@@ -6,7 +6,8 @@ The system libcrypto (OpenSSL 3.0) has no post-quantum algorithms, so only these
 the part of the ``_crypto.PKey`` interface that the engine uses (``key_type``, ``is_private``,
 ``bits``, ``curve``, ``spki()``, ``pkcs8()``) plus the signature and KEM operations.
 
-Algorithms: ML-DSA is FIPS 204 (pure ML-DSA, empty context, hedged signing), ML-KEM is FIPS 203.
+Algorithms: ML-DSA is FIPS 204 (pure ML-DSA with a context string, hedged signing), ML-KEM
+is FIPS 203.
 Keys use the seed form of RFC 9881 (ML-DSA) and RFC 9935 (ML-KEM) in PKCS #8, as
 ``cryptography`` writes them, and the SubjectPublicKeyInfo with the NIST OIDs
 2.16.840.1.101.3.4.3.17-19 and 2.16.840.1.101.3.4.4.2-3.
@@ -131,12 +132,13 @@ class PQCKey:
             serialization.NoEncryption(),
         )
 
-    def sign(self, data: bytes) -> bytes:
-        return self._key.sign(data)
+    def sign(self, data: bytes, context: bytes = b"") -> bytes:
+        """Sign ``data`` with pure ML-DSA and the FIPS 204 ``context`` string."""
+        return self._key.sign(data, context)
 
-    def verify(self, data: bytes, signature: bytes) -> bool:
+    def verify(self, data: bytes, signature: bytes, context: bytes = b"") -> bool:
         try:
-            self._public().verify(signature, data)
+            self._public().verify(signature, data, context)
         except InvalidSignature:
             return False
         return True

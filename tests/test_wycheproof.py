@@ -22,7 +22,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, x448, x25519
 from ep11core.constants import CKA, CKG, CKK, CKM, CKO, CKR, CKZ
 from ep11core.errors import PKCS11Error
 from ep11core.keys import CURVES
-from ep11core.mechanisms.parameters import GCM_MAX_IV_BYTES, encode_gcm_parameter
+from ep11core.mechanisms.parameters import (
+    GCM_MAX_IV_BYTES,
+    ML_DSA_MAX_CONTEXT_BYTES,
+    encode_gcm_parameter,
+    encode_sign_context_parameter,
+)
 from ep11core.types import Mechanism, OAEPParams, PSSParams
 
 VECTOR_DIR = Path(__file__).resolve().parents[2] / "shared" / "vectors" / "wycheproof"
@@ -571,8 +576,9 @@ def test_rsa_pkcs1_verify(ep11, keys, case, form):
 
 # --- ML-DSA-44 verification: CKM_IBM_ML_DSA
 #
-# CKM_IBM_ML_DSA verifies pure ML-DSA with an empty context and takes no context parameter,
-# so cases with a non-empty context are skipped.
+# CKM_IBM_ML_DSA verifies pure ML-DSA. A case with a context passes it in the mechanism
+# parameter (CK_IBM_SIGN_ADDITIONAL_CONTEXT), and a context longer than the 255 bytes of FIPS 204
+# raises CKR_MECHANISM_PARAM_INVALID.
 
 MLDSA_FILE = "mldsa_44_verify_test.json"
 MLDSA_SIGNATURE_BYTES = 2420
@@ -582,16 +588,19 @@ MLDSA_CASES = case_params(MLDSA_FILE, "mldsa44")
 @pytest.mark.parametrize("form", KEY_FORMS)
 @pytest.mark.parametrize("case", MLDSA_CASES)
 def test_mldsa_verify(ep11, keys, case, form):
-    if case.test.get("ctx"):
-        pytest.skip("CKM_IBM_ML_DSA takes no context; this case needs one")
     signature = case.bytes_of("sig")
+    context = case.bytes_of("ctx") if case.test.get("ctx") else b""
     mechanism = Mechanism(CKM.IBM_ML_DSA)
+    if context:
+        mechanism = Mechanism(CKM.IBM_ML_DSA, encode_sign_context_parameter(context))
 
     def verify():
         key = keys.public_form(bytes.fromhex(case.group["publicKeyDer"]), form)
         ep11.verify_single(mechanism, key, case.bytes_of("msg"), signature)
 
-    if "IncorrectPublicKeyLength" in case.test["flags"]:
+    if len(context) > ML_DSA_MAX_CONTEXT_BYTES:
+        error = CKR.MECHANISM_PARAM_INVALID
+    elif "IncorrectPublicKeyLength" in case.test["flags"]:
         # A malformed public key is refused before any signature is looked at: on import
         # through CKM_IBM_TRANSPORTKEY, or when VerifySingle opens the plain SPKI.
         error = CKR.WRAPPED_KEY_INVALID if form == "transport" else CKR.KEY_HANDLE_INVALID

@@ -257,6 +257,65 @@ def derivation_data_parameter(block_size: int) -> Callable:
     return check
 
 
+# CK_IBM_SIGN_ADDITIONAL_CONTEXT, openCryptoki's parameter of CKM_IBM_ML_DSA, has the fields of
+# the PKCS #11 3.2 CK_SIGN_ADDITIONAL_CONTEXT. NOTE: the hedge values are the PKCS #11 3.2
+# CKH_* values 0, 1 and 2; no public IBM header shows the CKH_IBM_* values.
+_SIGN_CONTEXT_HEADER = struct.Struct(">QQ")
+HEDGE_PREFERRED, HEDGE_REQUIRED, DETERMINISTIC_REQUIRED = 0, 1, 2
+ML_DSA_MAX_CONTEXT_BYTES = 255  # FIPS 204 limits the context string to 255 bytes
+
+
+@dataclass(frozen=True)
+class SignContextParams:
+    """CK_IBM_SIGN_ADDITIONAL_CONTEXT: the hedge variant and the FIPS 204 context string."""
+
+    hedge_variant: int
+    context: bytes
+
+
+def encode_sign_context_parameter(context: bytes, hedge_variant: int = HEDGE_PREFERRED) -> bytes:
+    """Build the ParameterB form of CK_IBM_SIGN_ADDITIONAL_CONTEXT.
+
+    Layout: hedgeVariant and ulContextLen (8 bytes big-endian each), then the context.
+    """
+    return _SIGN_CONTEXT_HEADER.pack(hedge_variant, len(context)) + context
+
+
+def parse_sign_context_parameter(data: Optional[bytes]) -> SignContextParams:
+    """Parse and check the ParameterB form of CK_IBM_SIGN_ADDITIONAL_CONTEXT.
+
+    No parameter or an empty one means a hedged signature with an empty context.
+    """
+    if data is None or data == b"":
+        return SignContextParams(HEDGE_PREFERRED, b"")
+    if not isinstance(data, bytes) or len(data) < _SIGN_CONTEXT_HEADER.size:
+        raise param_error(
+            "CKM_IBM_ML_DSA needs no parameter or CK_IBM_SIGN_ADDITIONAL_CONTEXT: hedgeVariant "
+            "and ulContextLen (8 bytes big-endian each), then the context"
+        )
+    hedge_variant, context_length = _SIGN_CONTEXT_HEADER.unpack_from(data)
+    if len(data) != _SIGN_CONTEXT_HEADER.size + context_length:
+        raise param_error(
+            f"CK_IBM_SIGN_ADDITIONAL_CONTEXT with a {context_length}-byte context is "
+            f"{_SIGN_CONTEXT_HEADER.size + context_length} bytes, got {len(data)}"
+        )
+    if hedge_variant not in (HEDGE_PREFERRED, HEDGE_REQUIRED, DETERMINISTIC_REQUIRED):
+        raise param_error(
+            f"hedgeVariant must be 0 (hedge preferred), 1 (hedge required) or "
+            f"2 (deterministic required), got {hedge_variant}"
+        )
+    if context_length > ML_DSA_MAX_CONTEXT_BYTES:
+        raise param_error(
+            f"an ML-DSA context is at most {ML_DSA_MAX_CONTEXT_BYTES} bytes, got {context_length}"
+        )
+    return SignContextParams(hedge_variant, data[_SIGN_CONTEXT_HEADER.size :])
+
+
+def sign_context_parameter(parameter):
+    parse_sign_context_parameter(parameter)
+    return None if parameter == b"" else parameter
+
+
 # --- parameters inside state blobs
 
 _PARAMETER_NONE, _PARAMETER_BYTES, _PARAMETER_OAEP, _PARAMETER_PSS, _PARAMETER_ECSG = range(5)

@@ -2,8 +2,10 @@
 
 - CKM_IBM_ML_DSA_KEY_PAIR_GEN and CKM_IBM_ML_KEM_KEY_PAIR_GEN take the parameter set from
   CKA_IBM_PARAMETER_SET in either template (``pqckeys.PARAMETER_SETS`` lists the values).
-- CKM_IBM_ML_DSA signs and verifies pure ML-DSA with an empty context, single-part (Init and one
-  Sign or Verify call, or the Single calls). It takes no mechanism parameter.
+- CKM_IBM_ML_DSA signs and verifies pure ML-DSA, single-part (Init and one Sign or Verify call,
+  or the Single calls). Its optional parameter is CK_IBM_SIGN_ADDITIONAL_CONTEXT with the FIPS
+  204 context string (``parameters.encode_sign_context_parameter``); without one the context is
+  empty.
 - CKM_IBM_ML_KEM derives a secret key in DeriveKey with a KyberKEMParm: mode 1 encapsulates to
   a public key and returns the ciphertext after the 7-byte checksum of the new key, mode 2
   decapsulates the ciphertext with the private key. With CKD_NULL, the new key is the leading
@@ -53,7 +55,12 @@ from .base import (
     signature_length_error,
 )
 from .agreement import x963_kdf
-from .parameters import param_error
+from .parameters import (
+    DETERMINISTIC_REQUIRED,
+    param_error,
+    parse_sign_context_parameter,
+    sign_context_parameter,
+)
 from .signing import RawSignScheme
 
 KEM_VERSION = 0
@@ -164,6 +171,25 @@ class PQCSigner:
         if len(signature) != expected:
             raise signature_length_error(expected, len(signature))
         if not key.pkey.verify(data, signature):
+            raise invalid_signature()
+
+
+class MLDSASigner(PQCSigner):
+    """Signs and verifies pure ML-DSA with the context string of the mechanism parameter."""
+
+    def sign(self, key, parameter, data):
+        options = parse_sign_context_parameter(parameter)
+        if options.hedge_variant == DETERMINISTIC_REQUIRED:
+            # cryptography 50 signs ML-DSA hedged only and offers no deterministic variant.
+            raise param_error("deterministic ML-DSA signing is not supported; use a hedge variant")
+        return key.pkey.sign(data, options.context)
+
+    def verify(self, key, parameter, data, signature):
+        context = parse_sign_context_parameter(parameter).context
+        expected = key.pkey.parameter_set.output_bytes
+        if len(signature) != expected:
+            raise signature_length_error(expected, len(signature))
+        if not key.pkey.verify(data, signature, context):
             raise invalid_signature()
 
 
@@ -324,7 +350,8 @@ ROWS = [
         CKM.IBM_ML_DSA,
         SIGN_VERIFY,
         key_types=frozenset({CKK.IBM_ML_DSA}),
-        sign=RawSignScheme(PQCSigner()),
+        parameter=sign_context_parameter,
+        sign=RawSignScheme(MLDSASigner()),
         **_sizes(ML_DSA),
     ),
     MechanismSpec(
