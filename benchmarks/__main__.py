@@ -1,8 +1,9 @@
 """``python -m benchmarks [--quick] [--json PATH] [--plot PATH]``: measure every figure in one run.
 
-The run measures four sets of figures side by side. The engine runs each operation beside
-``cryptography`` and SoftHSMv2, and the GREP11 server's small RPCs run beside an empty RPC on the
-same grpcio stack. RSA-2048 SignSingle runs on every CPU and on one, and GenerateRandom latency
+The run measures five sets of figures side by side. The engine runs each operation beside
+``cryptography`` and SoftHSMv2, and its post-quantum, BLS12-381 and SHA3-256 operations beside
+``cryptography``, ``py_arkworks_bls12381`` and ``hashlib``. The GREP11 server's small RPCs run
+beside an empty RPC on the same grpcio stack. RSA-2048 SignSingle runs on every CPU and on one, and GenerateRandom latency
 is taken idle and during RSA-4096 key generation. The runner prints one table with each ratio
 beside its target, and it can write the figures as JSON and plot server throughput against
 client concurrency.
@@ -19,7 +20,7 @@ import sys
 import time
 from typing import List, Optional
 
-from . import engine_ops, server_rpcs, servers, softhsm
+from . import engine_ops, pqc_ops, server_rpcs, servers, softhsm
 
 # Rounds and seconds per round; every competitor of a figure runs once per round, alternating.
 PROFILES = {
@@ -149,6 +150,7 @@ def print_report(results: dict) -> None:
             f"  {row['op']:24} {row['engine_ops']:10.0f} {row['openssl_ops']:13.0f} "
             f"{softhsm_ops:>10}"
         )
+    _print_pqc_report(results["pqc_ops"])
     print(f"\nGREP11 RPCs, {RPC_CONCURRENCY} concurrent clients")
     print(
         f"  {'rpc':16} {'rps':>8} {'p50 ms':>8} {'p99 ms':>8} {'empty rps':>10} "
@@ -177,6 +179,28 @@ def print_report(results: dict) -> None:
         verdict = {True: "met", False: "MISSED", None: "not measured"}[row["met"]]
         measured = "-" if row["measured"] is None else f"{row['measured']:.2f}"
         print(f"  {row['figure']:46} {measured:>6}  target {row['target']:7} {verdict}")
+
+
+def _print_pqc_report(records: List[dict]) -> None:
+    print("\npost-quantum, BLS12-381 and SHA3-256 operations per second")
+    print(
+        f"  {'op':26} {'engine':>8} {'reference':>10} {'engine/ref':>10}  "
+        f"{'engine / engine op':>18}"
+    )
+    for row in records:
+        reference = "-" if row["reference_ops"] is None else f"{row['reference_ops']:.0f}"
+        versus_reference = (
+            "-" if row["engine_vs_reference"] is None else f"{row['engine_vs_reference']:.2f}"
+        )
+        versus_baseline = ""
+        if row["baseline_op"] is not None:
+            versus_baseline = f"{row['engine_vs_baseline']:.2f} of {row['baseline_op']}"
+        print(
+            f"  {row['op']:26} {row['engine_ops']:8.0f} {reference:>10} {versus_reference:>10}  "
+            f"{versus_baseline}"
+        )
+    references = sorted({row["reference"] for row in records if row["reference"]})
+    print(f"  references: {', '.join(references)}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -235,6 +259,8 @@ def main(argv=None) -> int:
     finally:
         if token is not None:
             token.close()
+    print("measuring post-quantum, BLS12-381 and SHA3-256 operations ...", flush=True)
+    results["pqc_ops"] = pqc_ops.measure(profile["engine_rounds"], profile["engine_seconds"])
 
     print("starting servers on 127.0.0.1 ...", flush=True)
     with servers.start_grep11() as grep11, servers.start_empty() as empty:
