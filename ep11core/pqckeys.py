@@ -1,8 +1,9 @@
 """ML-DSA and ML-KEM keys, through the OpenSSL build inside the ``cryptography`` package.
 
-The system libcrypto (OpenSSL 3.0) has no post-quantum algorithms, so only these keys use
-``cryptography`` (version 48 or later: ML-DSA-44/65/87 and ML-KEM-768/1024). ML-KEM-512, which
-``cryptography`` lacks, runs on the emulator's own FIPS 203 code (``mlkem512``). ``PQCKey`` offers
+The system libcrypto (OpenSSL 3.0) has no post-quantum algorithms, so these keys use
+``cryptography`` (version 50, the one tested: ML-DSA-44/65/87 with contexts, ML-KEM-768/1024).
+ML-KEM-512, which ``cryptography`` lacks, runs on the emulator's own FIPS 203 code
+(``mlkem512``). ``PQCKey`` offers
 the part of the ``_crypto.PKey`` interface that the engine uses (``key_type``, ``is_private``,
 ``bits``, ``curve``, ``spki()``, ``pkcs8()``) plus the signature and KEM operations.
 
