@@ -18,6 +18,7 @@ from py_ecc.optimized_bls12_381 import FQ2, b2, curve_order, is_on_curve, multip
 
 from ep11core import Engine, masterkey
 from ep11core.blobs import MAX_CONCATENATED_PUBLIC_KEYS
+from ep11core.mechanisms.bls import MAX_AGGREGATED_ELEMENTS
 from ep11core.constants import CKA, CKF, CKK, CKM, CKO, CKR
 from ep11core.errors import PKCS11Error
 from ep11core.keys import encode_oid
@@ -379,6 +380,22 @@ def test_signature_elements_rejected(ep11, backend_pairs):
     for invalid in (bytes(SIGNATURE_BYTES), non_canonical, outside_subgroup_g2()):
         with raises_ckr(CKR.SIGNATURE_INVALID):
             ep11.sign_single(aggregate(SIGN_MODE, [signature, invalid], 96), None, b"")
+
+
+def test_aggregation_element_count_limited(ep11, backend_pairs):
+    signature = ep11.sign_single(BLS, backend_pairs[0].private_blob, b"data")
+    at_limit = ep11.sign_single(
+        aggregate(SIGN_MODE, [signature] * MAX_AGGREGATED_ELEMENTS, 96), None, b""
+    )
+    assert len(at_limit) == SIGNATURE_BYTES
+    with raises_ckr(CKR.MECHANISM_PARAM_INVALID):
+        ep11.sign_single(
+            aggregate(SIGN_MODE, [signature] * (MAX_AGGREGATED_ELEMENTS + 1), 96), None, b""
+        )
+    blob = backend_pairs[0].public_blob
+    too_many = aggregate(PKEY_MODE, [blob] * (MAX_AGGREGATED_ELEMENTS + 1), len(blob))
+    with raises_ckr(CKR.MECHANISM_PARAM_INVALID):
+        ep11.derive_key(too_many, None, b"", {})
 
 
 def test_aggregation_single_call_only(ep11, backend_pairs):
