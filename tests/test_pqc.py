@@ -333,6 +333,20 @@ def test_key_pair_parameter_set_rejected(ep11, mechanism, number, code):
         ep11.generate_key_pair(Mechanism(mechanism), public, {})
 
 
+@pytest.mark.parametrize("mechanism", [CKM.IBM_ML_KEM_KEY_PAIR_GEN, CKM.IBM_ML_DSA_KEY_PAIR_GEN])
+def test_key_pair_parameter_sets_conflict(ep11, mechanism):
+    with raises_ckr(CKR.TEMPLATE_INCONSISTENT):
+        ep11.generate_key_pair(
+            Mechanism(mechanism), {CKA.IBM_PARAMETER_SET: 2}, {CKA.IBM_PARAMETER_SET: 3}
+        )
+    pair = ep11.generate_key_pair(
+        Mechanism(mechanism), {CKA.IBM_PARAMETER_SET: 2}, {CKA.IBM_PARAMETER_SET: 2}
+    )
+    assert pair.private_attributes[CKA.IBM_PARAMETER_SET] == 2
+    pair = ep11.generate_key_pair(Mechanism(mechanism), {}, {CKA.IBM_PARAMETER_SET: 3})
+    assert pair.public_attributes[CKA.IBM_PARAMETER_SET] == 3
+
+
 def test_ml_dsa_key_rejected_by_kem(ep11, ml_dsa_pair):
     with raises_ckr(CKR.KEY_TYPE_INCONSISTENT):
         ep11.derive_key(kem(ENCAPSULATE), ml_dsa_pair.public_blob, b"", AES_TEMPLATE)

@@ -101,7 +101,18 @@ class PQCKeyPairGenerator(KeyPairGenerator):
         self.key_type = key_type
 
     def generate(self, public, private):
-        number = public.get(CKA.IBM_PARAMETER_SET, private.get(CKA.IBM_PARAMETER_SET))
+        named = {
+            template[CKA.IBM_PARAMETER_SET]
+            for template in (public, private)
+            if CKA.IBM_PARAMETER_SET in template
+        }
+        if len(named) > 1:
+            raise PKCS11Error(
+                CKR.TEMPLATE_INCONSISTENT,
+                "the public and private key templates name different CKA_IBM_PARAMETER_SET "
+                f"values ({', '.join(str(number) for number in sorted(named))})",
+            )
+        number = named.pop() if named else None
         if number is None:
             raise PKCS11Error(CKR.TEMPLATE_INCOMPLETE, "CKA_IBM_PARAMETER_SET is required")
         parameter_set = PARAMETER_SET_BY_NUMBER.get((self.algorithm, number))
