@@ -164,8 +164,9 @@ def mechanism(message: grep11_pb2.Mechanism) -> Mechanism:
 def template(entries: Mapping[int, grep11_pb2.AttributeValue]) -> dict:
     """Convert a ``map<uint64, AttributeValue>`` template to ``{CKA: bool | int | bytes}``.
 
-    The values keep the variant's Python type; the engine normalises them per attribute. An
-    entry whose ``one_attr`` is not set raises CKR_ATTRIBUTE_VALUE_INVALID.
+    The values keep the variant's Python type; the engine normalises them per attribute. A
+    negative AttributeI is the two's complement of a CK_ULONG from 2**63 up and becomes that
+    CK_ULONG. An entry whose ``one_attr`` is not set raises CKR_ATTRIBUTE_VALUE_INVALID.
     """
     attributes = {}
     for attribute_type, value in entries.items():
@@ -175,7 +176,10 @@ def template(entries: Mapping[int, grep11_pb2.AttributeValue]) -> dict:
                 CKR.ATTRIBUTE_VALUE_INVALID,
                 f"attribute {attribute_type:#x} has an AttributeValue with no value set",
             )
-        attributes[int(attribute_type)] = getattr(value, variant)
+        scalar = getattr(value, variant)
+        if variant == "AttributeI" and scalar < 0:
+            scalar += _UINT64_LIMIT
+        attributes[int(attribute_type)] = scalar
     return attributes
 
 

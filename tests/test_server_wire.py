@@ -17,6 +17,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from ep11core.constants import CKA, CKF, CKK, CKM, CKO, CKR
+from ep11core.errors import PKCS11Error
+from ep11core.types import Mechanism
+from grpc_server.client import RemoteEngine
 from grpc_server.generated import grep11_pb2 as pb
 from grpc_server.generated import grep11_pb2_grpc
 
@@ -513,3 +516,13 @@ def test_unparseable_request_body(grep11_emulator, body):
     with grpc.insecure_channel(grep11_emulator.address) as channel:
         raw_call = channel.unary_unary("/grep11.Crypto/GenerateRandom")
         expect_grep11_error(raw_call, body, CKR.IBM_GREP11_CANNOT_UNMARSHAL)
+
+
+def test_large_ck_ulong_reaches_engine(grep11_channel):
+    # AttributeI is int64, so the CK_ULONG 2**64 - 1 travels as -1 and must reach the engine
+    # as 2**64 - 1, which its error message then names.
+    ep11 = RemoteEngine(grep11_channel)
+    with pytest.raises(PKCS11Error) as caught:
+        ep11.generate_key(Mechanism(CKM.AES_KEY_GEN), {CKA.VALUE_LEN: 2**64 - 1})
+    assert str(2**64 - 1) in caught.value.detail
+    assert "-1" not in caught.value.detail
