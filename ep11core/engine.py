@@ -1160,9 +1160,10 @@ def _unwrapped_secret(key_type: int, value: bytes, template: dict, exact: bool) 
 def _unwrapped_private_key(key_type: int, value: bytes):
     try:
         pkey = load_pkcs8(value)
-    except _crypto.CryptoError:
+    except _crypto.CryptoError as error:
         raise PKCS11Error(
-            CKR.WRAPPED_KEY_INVALID, "the unwrapped data is not a DER PKCS #8 private key"
+            CKR.WRAPPED_KEY_INVALID,
+            f"the unwrapped data is not a valid DER PKCS #8 private key: {error}",
         ) from None
     found = PKEY_KEY_TYPES.get(pkey.key_type)
     if found != key_type:

@@ -10,7 +10,7 @@ from .constants import CKA, CKK, CKO, CKR
 from .der import encode_integer_sequence, encode_oid
 from .errors import PKCS11Error
 from .blskeys import BLSKey, BLSKeyError
-from .latticekeys import LatticeKey, LatticeKeyError
+from .latticekeys import InvalidLatticeKeyError, LatticeKey, LatticeKeyError
 from .pqckeys import PQCKey, PQCKeyError
 
 CHECK_VALUE_BYTES = 3
@@ -175,6 +175,8 @@ def load_pkcs8(der: bytes, pairwise_check: bool = True):
         pass
     try:
         return LatticeKey.from_pkcs8(der, pairwise_check=pairwise_check)
+    except InvalidLatticeKeyError as error:
+        raise _crypto.KeyFormatError(str(error)) from None
     except LatticeKeyError:
         raise _crypto.KeyFormatError("not a supported PKCS #8 private key") from None
 

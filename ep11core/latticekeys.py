@@ -88,6 +88,10 @@ class LatticeKeyError(ValueError):
     """The DER is not a Dilithium or Kyber key of a supported strength."""
 
 
+class InvalidLatticeKeyError(LatticeKeyError):
+    """The DER names a Dilithium or Kyber strength, but the key it contains is invalid."""
+
+
 def _algorithm_identifier(strength: Strength) -> bytes:
     return encode_element(_SEQUENCE, strength.der_oid + _NULL)
 
@@ -106,7 +110,7 @@ def _read_algorithm(data: bytes, offset: int):
 
 def _check_length(strength: Strength, part: str, value: bytes, expected: int) -> None:
     if len(value) != expected:
-        raise LatticeKeyError(f"a {strength.name} {part} is {expected} bytes, got {len(value)}")
+        raise InvalidLatticeKeyError(f"a {strength.name} {part} is {expected} bytes, got {len(value)}")
 
 
 class LatticeKey:
@@ -172,22 +176,23 @@ class LatticeKey:
         except DERError as error:
             raise LatticeKeyError(f"not a DER PKCS #8 private key: {error}") from None
         if offset != len(content) or pair_end != len(octets) or inner != len(pair):
-            raise LatticeKeyError("bytes follow the key pair in the PKCS #8 private key")
+            raise InvalidLatticeKeyError("bytes follow the key pair in the PKCS #8 private key")
         _check_length(strength, "private key", private_key, strength.private_key_bytes)
         _check_length(strength, "public key", public_key, strength.public_key_bytes)
         if pairwise_check and strength.algorithm == DILITHIUM:
             try:
                 derived = _dilithium.public_key_of(strength.variant, private_key)
             except ValueError as error:
-                raise LatticeKeyError(f"invalid {strength.name} private key: {error}") from None
+                message = f"invalid {strength.name} private key: {error}"
+                raise InvalidLatticeKeyError(message) from None
             if derived != public_key:
-                raise LatticeKeyError("the public key does not belong to the private key")
+                raise InvalidLatticeKeyError("the public key does not belong to the private key")
         if pairwise_check and strength.algorithm == KYBER:
             # The private key dk_PKE || ek || H(ek) || z contains the public key ek, which
             # decapsulation re-encrypts under, so it must be the public key given beside it.
             start = strength.private_key_bytes - strength.public_key_bytes - 64
             if private_key[start : start + strength.public_key_bytes] != public_key:
-                raise LatticeKeyError("the public key does not belong to the private key")
+                raise InvalidLatticeKeyError("the public key does not belong to the private key")
         return cls(strength, public_key, private_key)
 
     @property

@@ -14,6 +14,7 @@ import pytest
 from ep11core import _dilithium, _kyber, masterkey
 from ep11core.constants import CKA, CKD, CKK, CKM, CKO, CKR
 from ep11core.engine import Engine
+from ep11core.errors import PKCS11Error
 from ep11core.keys import encode_oid
 from ep11core.latticekeys import STRENGTHS, LatticeKey
 from ep11core.policy import parse_policy
@@ -350,5 +351,18 @@ def test_kyber_import_mismatched_pair_rejected(ep11, import_private, kyber_stren
     _, private_key = _kyber.keypair(kyber_strength.variant, bytes(64))
     other_public, _ = _kyber.keypair(kyber_strength.variant, bytes(range(64)))
     pkcs8 = LatticeKey(kyber_strength, other_public, private_key).pkcs8()
-    with raises_ckr(CKR.WRAPPED_KEY_INVALID):
+    with pytest.raises(PKCS11Error) as caught:
         import_private(ep11, pkcs8, CKK.IBM_PQC_KYBER, {CKA.DERIVE: True})
+    assert caught.value.code == CKR.WRAPPED_KEY_INVALID
+    assert "does not belong to the private key" in caught.value.detail
+
+
+def test_dilithium_import_mismatched_pair_rejected(ep11, import_private):
+    strength = DILITHIUM_STRENGTHS["Dilithium round 3 4-4"]
+    _, private_key = _dilithium.keypair(strength.variant, bytes(32))
+    other_public, _ = _dilithium.keypair(strength.variant, bytes(range(32)))
+    pkcs8 = LatticeKey(strength, other_public, private_key).pkcs8()
+    with pytest.raises(PKCS11Error) as caught:
+        import_private(ep11, pkcs8, CKK.IBM_PQC_DILITHIUM, {CKA.SIGN: True})
+    assert caught.value.code == CKR.WRAPPED_KEY_INVALID
+    assert "does not belong to the private key" in caught.value.detail
