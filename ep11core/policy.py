@@ -724,10 +724,18 @@ def parse_policy(document) -> Policy:
     if not isinstance(control_points, dict):
         raise PolicyError("control_points is an object of control point names to true or false")
     off = set()
+    named_by = {}
     for name, value in control_points.items():
         if not isinstance(value, bool):
             raise PolicyError(f"control point {name!r} must be true or false, got {value!r}")
         control_point = _control_point(name)
+        if control_point in named_by:
+            raise PolicyError(
+                f"control_points names control point {control_point.value} "
+                f"({control_point.name}) twice, as {named_by[control_point]!r} and {name!r}; "
+                "keep one entry"
+            )
+        named_by[control_point] = name
         if not value:
             off.add(control_point)
     mechanisms = document.get("disabled_mechanisms", [])
@@ -736,15 +744,27 @@ def parse_policy(document) -> Policy:
     return Policy(frozenset(off), frozenset(_mechanism(value) for value in mechanisms))
 
 
+def _object_without_duplicates(pairs: list) -> dict:
+    """Build a JSON object, rejecting a key that occurs twice (``json`` keeps the last one)."""
+    document = {}
+    for key, value in pairs:
+        if key in document:
+            raise PolicyError(f"the JSON object contains the key {key!r} twice")
+        document[key] = value
+    return document
+
+
 def load_policy(path: str) -> Policy:
     """Read the policy file at ``path``."""
     try:
         with open(path, "rb") as handle:
-            document = json.loads(handle.read())
+            document = json.loads(handle.read(), object_pairs_hook=_object_without_duplicates)
     except OSError as error:
         raise PolicyError(f"cannot read the policy file {path}: {error.strerror}") from None
     except ValueError as error:
         raise PolicyError(f"the policy file {path} is not valid JSON: {error}") from None
+    except PolicyError as error:
+        raise PolicyError(f"the policy file {path} is invalid: {error}") from None
     try:
         return parse_policy(document)
     except PolicyError as error:

@@ -25,6 +25,7 @@ from ep11core.policy import (
     ControlPoint,
     PolicyError,
     Rule,
+    load_policy,
     parse_policy,
     policy_for_state_dir,
 )
@@ -463,6 +464,11 @@ POLICY_ERRORS = [
     ({"disabled_mechanisms": ["CKM_NOTHING"]}, "is not a CKM name"),
     ({"disabled_mechanisms": "CKM_SHA_1"}, "is a list"),
     ({"control_point": {}}, "unknown policy members"),
+    (
+        {"control_points": {"77": False, "ALG_DILITHIUM": True}},
+        r"names control point 77 \(ALG_DILITHIUM\) twice, as '77' and 'ALG_DILITHIUM'",
+    ),
+    ({"control_points": {"derive": False, "XCP_CPB_DERIVE": False}}, "names control point 47"),
     ([], "a policy file is a JSON object"),
 ]
 
@@ -489,9 +495,32 @@ def test_policy_file_not_json(tmp_path):
         policy_for_state_dir(str(tmp_path))
 
 
-def test_serve_rejects_bad_policy(tmp_path):
+def test_disabled_mechanism_listed_twice():
+    policy = parse_policy({"disabled_mechanisms": ["CKM_SHA_1", "0x220", "SHA_1"]})
+    assert policy.disabled_mechanisms == {CKM.SHA_1}
+
+
+def test_policy_file_duplicate_key(tmp_path):
+    path = tmp_path / "policy.json"
+    path.write_text('{"control_points": {"77": false, "77": true}}')
+    with pytest.raises(PolicyError, match="contains the key '77' twice"):
+        load_policy(str(path))
+    path.write_text('{"control_points": {}, "control_points": {"77": false}}')
+    with pytest.raises(PolicyError, match="contains the key 'control_points' twice"):
+        load_policy(str(path))
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('{"control_points": {"NO_SUCH_POINT": false}}', "NO_SUCH_POINT"),
+        ('{"control_points": {"77": false, "77": true}}', "contains the key '77' twice"),
+        ('{"control_points": {"77": false, "ALG_DILITHIUM": true}}', "names control point 77"),
+    ],
+)
+def test_serve_rejects_bad_policy(tmp_path, text, message):
     bad = tmp_path / "bad-policy.json"
-    bad.write_text(json.dumps({"control_points": {"NO_SUCH_POINT": False}}))
+    bad.write_text(text)
     result = subprocess.run(
         [
             sys.executable, "-m", "grpc_server.cli", "serve",
@@ -507,4 +536,4 @@ def test_serve_rejects_bad_policy(tmp_path):
         env=subprocess_environment(),
     )
     assert result.returncode == 2
-    assert "NO_SUCH_POINT" in result.stderr
+    assert message in result.stderr
