@@ -210,17 +210,18 @@ def _remove_quietly(*paths: str) -> None:
 
 
 def read_certificate_file(path: str) -> str:
+    # Read at most one byte past the limit whatever the file is, because a pipe, a FIFO or a
+    # device such as /dev/urandom reports size 0 and may never end.
     try:
-        size = os.path.getsize(path)
-        if size > MAX_CERT_FILE_BYTES:
-            raise UsageError(
-                f"the certificate file {path} has {size} bytes; a PEM CA certificate is far "
-                "smaller"
-            )
         with open(path, "rb") as handle:
-            data = handle.read()
+            data = handle.read(MAX_CERT_FILE_BYTES + 1)
     except OSError as error:
         raise UsageError(f"cannot read the certificate file {path}: {error.strerror}") from None
+    if len(data) > MAX_CERT_FILE_BYTES:
+        raise UsageError(
+            f"the certificate file {path} has more than {MAX_CERT_FILE_BYTES} bytes; a PEM CA "
+            "certificate is far smaller"
+        )
     try:
         return data.decode("ascii")
     except UnicodeDecodeError:

@@ -6,6 +6,7 @@ import re
 import socket
 import stat
 import subprocess
+import threading
 
 import pytest
 from cryptography import x509
@@ -229,6 +230,60 @@ def test_cert_set_rejects_bad_file_locally(cli, certmgr_server, tmp_path, ca_fil
     assert certmgr_server.store.certificates("admin") == []
     # A rejected upload is audited too, so an unchanged log shows that no request was sent.
     assert len(certmgr_server.store.audit_events(limit=1000)) == audited
+
+
+def _feed_fifo(path, total_bytes: int, written: list) -> None:
+    """Write ``total_bytes`` of PEM-like text into the FIFO at ``path`` until its reader leaves."""
+    chunk = b"A" * 65536
+    with open(path, "wb") as fifo:
+        try:
+            while written[0] < total_bytes:
+                fifo.write(chunk)
+                written[0] += len(chunk)
+        except BrokenPipeError:
+            pass
+
+
+def _fifo_writer(path, total_bytes: int):
+    written = [0]
+    thread = threading.Thread(target=_feed_fifo, args=(path, total_bytes, written), daemon=True)
+    thread.start()
+    return thread, written
+
+
+def _release_fifo_writer(path, thread) -> None:
+    # A writer whose reader never came still waits in open(), so open and close the FIFO as a
+    # reader to free it.
+    if thread.is_alive():
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        os.close(descriptor)
+    thread.join(timeout=CLI_TIMEOUT_SECONDS)
+
+
+def test_cert_set_rejects_large_files(cli, tmp_path):
+    private_path, _ = key_paths(cli.ok("adminkey", "set"))
+    large = tmp_path / "large.pem"
+    large.write_bytes(b"A" * (1024 * 1024 + 1))
+    stderr = cli.fails("cert", "set", "--admin-priv-key", private_path, "--cert-id", "large",
+                       "--cert", str(large), status=2)
+    assert f"the certificate file {large} has more than 1048576 bytes" in stderr
+    assert "a PEM CA certificate is far smaller" in stderr
+
+    # A FIFO reports size 0, like a pipe or a device. The writer offers four times the limit,
+    # and the CLI has to stop reading after the limit.
+    fifo = tmp_path / "cert.fifo"
+    os.mkfifo(fifo)
+    offered = 4 * 1024 * 1024
+    thread, written = _fifo_writer(fifo, offered)
+    try:
+        stderr = cli.fails("cert", "set", "--admin-priv-key", private_path, "--cert-id",
+                           "fifo", "--cert", str(fifo), status=2)
+    finally:
+        _release_fifo_writer(fifo, thread)
+    assert f"the certificate file {fifo} has more than 1048576 bytes" in stderr
+    assert "a PEM CA certificate is far smaller" in stderr
+    assert not thread.is_alive()
+    assert written[0] < offered
 
 
 def test_adminkey_set_twice_removes_new_files(cli):
