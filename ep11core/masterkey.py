@@ -284,14 +284,21 @@ def load_or_create(state_dir: str) -> MasterKey:
     os.makedirs(state_dir, mode=0o700, exist_ok=True)
     path = key_file_path(state_dir)
     if not os.path.lexists(path):
+        master_key = MasterKey.generate()
         try:
-            write_new(path, MasterKey.generate())
+            write_new(path, master_key)
         except FileExistsError:
             pass  # another process created it first; load theirs
         except OSError as error:
             raise MasterKeyError(
                 f"cannot create the master key file {path}: {error.strerror}"
             ) from None
+        else:
+            logger.info(
+                "created the master key file %s with a random master key, WKID %s",
+                path,
+                master_key.wkid.hex(),
+            )
     return load(path)
 
 

@@ -18,12 +18,13 @@ import json
 import logging
 import os
 import secrets
+import shlex
 import signal
 import sys
 import threading
 from typing import TYPE_CHECKING
 
-from ep11core.masterkey import MasterKeyError
+from ep11core.masterkey import MasterKeyError, NewKeyState, Registers
 from ep11core.policy import PolicyError
 from grpc_server import loadgen, masterkeycli
 from grpc_server.lowpriority import DEFAULT_MAX_WORKERS, DEFAULT_QUEUE_SIZE
@@ -206,6 +207,27 @@ def masterkey_command(args: argparse.Namespace) -> int:
     return masterkeycli.run(args, os.path.abspath(args.state_dir or default_state_dir()))
 
 
+def log_rotation_state(registers: Registers, state_dir: str) -> None:
+    """Log a master key rotation that is in progress at start, with the next operator step."""
+    if registers.new_state is NewKeyState.COMMITTED:
+        logger.warning(
+            "master key rotation in progress: the new master key (WKID %s) is committed, so "
+            "every call except RewrapKeyBlob fails with CKR_FUNCTION_CANCELED. Rewrap the "
+            "stored key blobs with RewrapKeyBlob, then run 'grep11-emulator masterkey finalize "
+            "--state-dir %s', or 'masterkey discard' to cancel the rotation",
+            registers.new.wkid.hex(),
+            shlex.quote(state_dir),
+        )
+    elif registers.new_state is NewKeyState.PENDING:
+        logger.info(
+            "master key rotation in progress: the new master key (WKID %s) is pending, and "
+            "calls work as before. Next: 'grep11-emulator masterkey commit --state-dir %s', or "
+            "'masterkey discard' to cancel the rotation",
+            registers.new.wkid.hex(),
+            shlex.quote(state_dir),
+        )
+
+
 def serve_command(args: argparse.Namespace) -> int:
     # Imported here so that the other subcommands (masterkey, bench) start without the HTTP
     # stack, whose import took about 1.5 s of a 2.5 s start on a busy 2-core machine.
@@ -248,16 +270,18 @@ def serve_command(args: argparse.Namespace) -> int:
         logger.error("cannot start: %s", error)
         return EXIT_START_ERROR
 
+    registers = server.engine.registers
     logger.info(
         "serving GREP11 on %s (plaintext) and %s (TLS), the certificate manager on https://%s "
-        "(IAM %s); state dir %s; WKID %s",
+        "(IAM %s); state dir %s; %s",
         server.address,
         server.tls_address,
         server.http_address,
         "on" if args.iam else "off",
         state_dir,
-        server.wkid.hex(),
+        registers.describe(),
     )
+    log_rotation_state(registers, state_dir)
     logger.info("policy: %s", server.policy.describe())
     logger.info(
         "threads: %d for calls, %d for slow calls, with a queue of %d slow calls",

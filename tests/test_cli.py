@@ -213,6 +213,26 @@ def test_restart_keeps_wkid_and_key_blobs(tmp_path, emulator_processes):
     assert (state_dir / "tls" / "ca.pem").read_bytes() == ca_before
 
 
+def test_log_names_created_master_key(tmp_path, emulator_processes):
+    state_dir = tmp_path / "state"
+    first = emulator_processes(state_dir, "first")
+    first.wait_ready()
+    assert first.stop() == 0
+    second = emulator_processes(state_dir, "second")
+    second.wait_ready()
+    assert second.stop() == 0
+
+    wkid = logged_wkid(first.log())
+    created = (
+        f"created the master key file {state_dir / 'master-key.json'} with a random master "
+        f"key, WKID {wkid}"
+    )
+    assert created in first.log()
+    assert "created the master key file" not in second.log()
+    assert f"WKID {wkid}, new register empty" in second.log()
+    assert "master key rotation in progress" not in second.log()
+
+
 def test_thread_options_reach_server(tmp_path, emulator_processes):
     arguments = ["--call-threads", "4", "--slow-call-threads", "1", "--slow-call-queue", "0"]
     emulator = emulator_processes(tmp_path / "state", arguments=arguments)

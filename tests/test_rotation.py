@@ -716,6 +716,32 @@ def test_rotation_on_running_server(state_dir, serve):
     assert "master key registers reloaded" in server.log()
 
 
+def test_start_logs_rotation_state(state_dir, serve):
+    masterkey_step(state_dir, "load-new")
+    new_wkid = cli_status(state_dir)["new_wkid"]
+    pending = serve(state_dir, "pending")
+    pending.start()
+    pending.stop()
+    masterkey_step(state_dir, "commit")
+    committed = serve(state_dir, "committed")
+    committed.start()
+    committed.stop()
+
+    assert f"new WKID {new_wkid} (pending)" in pending.log()
+    assert f"the new master key (WKID {new_wkid}) is pending" in pending.log()
+    assert "masterkey commit --state-dir" in pending.log()
+    assert "WARNING" not in pending.log()
+
+    warning = next(
+        (line for line in committed.log().splitlines() if " WARNING " in line), ""
+    )
+    assert f"new WKID {new_wkid} (committed)" in committed.log()
+    assert f"the new master key (WKID {new_wkid}) is committed" in warning
+    assert "every call except RewrapKeyBlob fails with CKR_FUNCTION_CANCELED" in warning
+    assert f"masterkey finalize --state-dir {state_dir}" in warning
+    assert "'masterkey discard'" in warning
+
+
 def test_rotation_on_stopped_server(state_dir, serve):
     server = serve(state_dir)
     hsm = server.start()
