@@ -810,3 +810,19 @@ def ckm_name(code: int) -> str:
         return "CKM_" + CKM(code).name
     except ValueError:
         return f"CKM_{code:#x}"
+
+
+def describe_mechanism(code: int) -> str:
+    """Return a mechanism for a message: ``CKM_ECDSA (0x1041)``, or ``0x...`` when unknown."""
+    try:
+        return f"CKM_{CKM(code).name} ({code:#x})"
+    except ValueError:
+        return f"{code:#x}"
+
+
+def describe_key_type(code: int) -> str:
+    """Return a key type for a message: ``CKK_EC (0x3)``, or ``0x...`` when unknown."""
+    try:
+        return f"CKK_{CKK(code).name} ({code:#x})"
+    except ValueError:
+        return f"{code:#x}"

@@ -35,7 +35,7 @@ from .attributes import (
     normalize_template,
 )
 from .blobs import BlobError, BlobFault, Sealer
-from .constants import CKA, CKK, CKM, CKO, CKR
+from .constants import CKA, CKK, CKM, CKO, CKR, describe_key_type, describe_mechanism
 from .errors import PKCS11Error
 from .keys import (
     CURVE_BY_OPENSSL_NAME,
@@ -331,7 +331,8 @@ class Engine:
         if key.key_type not in spec.key_types:
             raise PKCS11Error(
                 TYPE_INCONSISTENT[role],
-                f"{CKM(spec.mechanism).name} does not take a key of type {key.key_type:#x}",
+                f"{describe_mechanism(spec.mechanism)} does not take a key of type "
+                f"{describe_key_type(key.key_type)}",
             )
         usage, asymmetric_class = USAGE[function]
         if expected_class is None:
@@ -394,7 +395,8 @@ class Engine:
         spec = MECHANISMS.get(mechanism)
         if spec is None:
             raise PKCS11Error(
-                CKR.SAVED_STATE_INVALID, f"the state names unknown mechanism {mechanism:#x}"
+                CKR.SAVED_STATE_INVALID,
+                f"the state names unknown mechanism {describe_mechanism(mechanism)}",
             )
         concatenated = operation is Operation.VERIFY
         key = self._open(key_blob, Role.KEY, concatenated) if key_blob else None
@@ -888,9 +890,13 @@ class Engine:
             reason = self._policy.disabling(mechanism) if mechanism in MECHANISMS else None
             if reason is not None:
                 raise violation(
-                    Rule.MECHANISM_DISABLED, f"mechanism {mechanism:#x} is disabled by {reason}"
+                    Rule.MECHANISM_DISABLED,
+                    f"mechanism {describe_mechanism(mechanism)} is disabled by {reason}",
                 )
-            raise PKCS11Error(CKR.MECHANISM_INVALID, f"mechanism {mechanism:#x} is not supported")
+            raise PKCS11Error(
+                CKR.MECHANISM_INVALID,
+                f"mechanism {describe_mechanism(mechanism)} is not supported",
+            )
         return spec.info()
 
     # --- attributes
@@ -1085,7 +1091,8 @@ def _check_class_and_type(template, object_class, key_type, what) -> None:
     if found_type not in compatible:
         raise PKCS11Error(
             CKR.TEMPLATE_INCONSISTENT,
-            f"the {what} names key type {found_type:#x}, expected {CKK(key_type).name}",
+            f"the {what} names key type {describe_key_type(found_type)}, expected "
+            f"{describe_key_type(key_type)}",
         )
 
 
@@ -1133,7 +1140,7 @@ def _unwrapped_secret(key_type: int, value: bytes, template: dict, exact: bool) 
     if lengths is None:
         raise PKCS11Error(
             CKR.TEMPLATE_INCONSISTENT,
-            f"unwrapping secret keys of type {key_type:#x} is not supported",
+            f"unwrapping secret keys of type {describe_key_type(key_type)} is not supported",
         )
     length = DES_KEY_LENGTHS.get(key_type, template.get(CKA.VALUE_LEN))
     if length is not None and length != len(value):
@@ -1169,7 +1176,8 @@ def _unwrapped_private_key(key_type: int, value: bytes):
     if found != key_type:
         raise PKCS11Error(
             CKR.TEMPLATE_INCONSISTENT,
-            f"the unwrapped key is {pkey.key_type}, but the template says key type {key_type:#x}",
+            f"the unwrapped key is {pkey.key_type}, but the template says key type "
+            f"{describe_key_type(key_type)}",
         )
     if pkey.curve is not None and pkey.curve not in CURVE_BY_OPENSSL_NAME:
         raise PKCS11Error(CKR.CURVE_NOT_SUPPORTED, f"curve {pkey.curve} is not supported")

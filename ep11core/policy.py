@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, List, Optional
 
 from .attributes import default_attributes
-from .constants import CKA, CKK, CKM, CKO, CKR, ckm_name
+from .constants import CKA, CKK, CKM, CKO, CKR, ckm_name, describe_mechanism
 from .errors import PKCS11Error
 from .keys import encode_oid
 from .mechanisms import MECHANISM_ROWS, MECHANISMS, Function, MechanismSpec
@@ -472,7 +472,9 @@ class Policy:
         reason = self.disabling(mechanism) if spec is None and mechanism in MECHANISMS else None
         if reason is None:
             return table_lookup(mechanism, function)  # raises the table's own error
-        raise violation(Rule.MECHANISM_DISABLED, f"{ckm_name(mechanism)} is disabled by {reason}")
+        raise violation(
+            Rule.MECHANISM_DISABLED, f"{describe_mechanism(mechanism)} is disabled by {reason}"
+        )
 
     def check_key(self, attributes: dict, new: bool = True) -> None:
         """Check the attributes of a key object that is about to be sealed.

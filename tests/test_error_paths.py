@@ -609,3 +609,42 @@ def test_private_value_sensitive(ep11, rsa_pair):
 def test_unknown_attribute_type(ep11, aes):
     with raises_ckr(CKR.ATTRIBUTE_TYPE_INVALID):
         ep11.get_attribute_value(aes.blob, [CKA.MODULUS])
+
+
+# --- mechanisms and key types in messages: the CKM_/CKK_ name with the number in brackets
+
+
+def test_wrong_key_type_named(ep11, rsa_pair):
+    with raises_ckr(CKR.KEY_TYPE_INCONSISTENT) as raised:
+        ep11.sign_single(Mechanism(CKM.ECDSA), rsa_pair.private_blob, bytes(32))
+    assert "CKM_ECDSA (0x1041) does not take a key of type CKK_RSA (0x0)" in str(raised.value)
+
+
+def test_mechanism_not_in_table_named(ep11):
+    with raises_ckr(CKR.MECHANISM_INVALID) as raised:
+        ep11.get_mechanism_info(CKM.IBM_SIPHASH)
+    assert "mechanism CKM_IBM_SIPHASH (0x80010021) is not supported" in str(raised.value)
+    with raises_ckr(CKR.MECHANISM_INVALID) as raised:
+        ep11.digest_single(Mechanism(CKM.IBM_SIPHASH), b"data")
+    assert "mechanism CKM_IBM_SIPHASH (0x80010021) is not supported" in str(raised.value)
+
+
+def test_unknown_mechanism_number(ep11):
+    with raises_ckr(CKR.MECHANISM_INVALID) as raised:
+        ep11.get_mechanism_info(0x7FFFFFF0)
+    assert "mechanism 0x7ffffff0 is not supported" in str(raised.value)
+
+
+def test_mechanism_wrong_function_named(ep11):
+    with raises_ckr(CKR.MECHANISM_INVALID) as raised:
+        ep11.digest_single(Mechanism(CKM.AES_KEY_GEN), b"data")
+    assert "mechanism CKM_AES_KEY_GEN (0x1080) cannot be used to digest" in str(raised.value)
+
+
+def test_pss_hash_mismatch_named(ep11, rsa_pair):
+    mechanism = Mechanism(CKM.SHA256_RSA_PKCS_PSS, PSSParams(CKM.SHA_1, CKG.MGF1_SHA1, 20))
+    with raises_ckr(CKR.MECHANISM_PARAM_INVALID) as raised:
+        ep11.sign_single(mechanism, rsa_pair.private_blob, b"data")
+    message = str(raised.value)
+    assert "the PSS hash CKM_SHA_1 (0x220) must match" in message
+    assert "the mechanism's hash CKM_SHA256 (0x250)" in message

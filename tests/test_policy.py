@@ -327,8 +327,9 @@ def test_disabled_mechanisms_left_out(strict):
 
 @pytest.mark.parametrize("mechanism", [CKM.RSA_PKCS_OAEP, CKM.SHA224_HMAC])
 def test_disabled_mechanism_info(strict, mechanism):
-    with raises_ckr(code(Rule.MECHANISM_DISABLED)):
+    with raises_ckr(code(Rule.MECHANISM_DISABLED)) as raised:
         strict.get_mechanism_info(mechanism)
+    assert f"mechanism CKM_{mechanism.name} ({mechanism:#x}) is disabled by" in str(raised.value)
 
 
 def test_disabled_mechanism_call(strict):
@@ -339,8 +340,10 @@ def test_disabled_mechanism_call(strict):
     with raises_ckr(code(Rule.MECHANISM_DISABLED)):
         strict.sign_single(Mechanism(CKM.SHA224_HMAC), key.blob, TEXT)
     pair = generate_rsa(strict, public=usage(CKA.ENCRYPT), private=usage(CKA.DECRYPT))
-    with raises_ckr(code(Rule.MECHANISM_DISABLED)):
+    with raises_ckr(code(Rule.MECHANISM_DISABLED)) as raised:
         strict.encrypt_single(Mechanism(CKM.RSA_PKCS_OAEP), pair.public_blob, TEXT)
+    message = str(raised.value)
+    assert "CKM_RSA_PKCS_OAEP (0x9) is disabled by control point 74 (ALG_RSA_OAEP)" in message
 
 
 MIXED_TEMPLATES = {

@@ -9,7 +9,7 @@ Dispatch, GetMechanismList and GetMechanismInfo read only this table. Each famil
 
 from typing import Dict
 
-from ..constants import CKM, CKR
+from ..constants import CKM, CKR, describe_mechanism
 from ..errors import PKCS11Error
 from . import cmac, counter_modes, derivation, digest, dsa_dh, ec, rsa, symmetric, vendor
 from .base import (
@@ -46,11 +46,13 @@ def lookup(mechanism: int, function: Function) -> MechanismSpec:
     """Return the row of ``mechanism`` if it serves ``function``; else CKR_MECHANISM_INVALID."""
     spec = MECHANISMS.get(mechanism)
     if spec is None:
-        raise PKCS11Error(CKR.MECHANISM_INVALID, f"mechanism {mechanism:#x} is not supported")
+        raise PKCS11Error(
+            CKR.MECHANISM_INVALID, f"mechanism {describe_mechanism(mechanism)} is not supported"
+        )
     if function not in spec.functions:
         raise PKCS11Error(
             CKR.MECHANISM_INVALID,
-            f"mechanism {CKM(mechanism).name} cannot be used to {function.name.lower()}",
+            f"mechanism {describe_mechanism(mechanism)} cannot be used to {function.name.lower()}",
         )
     return spec
 

@@ -21,7 +21,7 @@ The result is a CKO_SECRET_KEY of type CKK_AES (16, 24 or 32 bytes) or CKK_GENER
 from typing import Optional, Tuple
 
 from .. import _crypto
-from ..constants import CKA, CKD, CKK, CKO, CKR
+from ..constants import CKA, CKD, CKK, CKO, CKR, describe_key_type
 from ..errors import PKCS11Error
 from .symmetric import AES_KEY_LENGTHS, GENERIC_SECRET_MAX_BYTES
 
@@ -59,7 +59,8 @@ def _template_key(template: dict, kdf: int) -> Tuple[int, Optional[int]]:
     if key_type not in DERIVED_KEY_TYPES:
         raise PKCS11Error(
             CKR.TEMPLATE_INCONSISTENT,
-            f"key agreement makes CKK_AES or CKK_GENERIC_SECRET keys, not key type {key_type:#x}",
+            f"key agreement makes CKK_AES or CKK_GENERIC_SECRET keys, not key type "
+            f"{describe_key_type(key_type)}",
         )
     if kdf == CKD.IBM_HYBRID_NULL and key_type != CKK.GENERIC_SECRET:
         raise PKCS11Error(

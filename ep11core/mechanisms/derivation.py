@@ -9,7 +9,7 @@ new key is cut from the start of the result by ``derived_secret``.
 from typing import Tuple
 
 from .. import _crypto
-from ..constants import CKA, CKK, CKM, CKO, CKR
+from ..constants import CKA, CKK, CKM, CKO, CKR, describe_key_type
 from ..errors import PKCS11Error
 from .base import DerivedKey, DeriveScheme, Function, MechanismSpec
 from .parameters import HASH_OF_MECHANISM, derivation_data_parameter
@@ -47,7 +47,8 @@ def derived_secret(material: bytes, template: dict) -> Tuple[int, bytes]:
     lengths = SECRET_KEY_LENGTHS.get(key_type)
     if lengths is None:
         raise PKCS11Error(
-            CKR.TEMPLATE_INCONSISTENT, f"cannot derive a secret key of type {key_type:#x}"
+            CKR.TEMPLATE_INCONSISTENT,
+            f"cannot derive a secret key of type {describe_key_type(key_type)}",
         )
     length = DES_KEY_LENGTHS.get(key_type, length)
     if length is None:

@@ -8,7 +8,7 @@ import struct
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from ..constants import CKG, CKM, CKR, CKZ
+from ..constants import CKG, CKM, CKR, CKZ, describe_mechanism
 from ..errors import PKCS11Error
 from ..types import ECSGParams, OAEPParams, PSSParams
 
@@ -81,7 +81,7 @@ def hash_of(mechanism: int) -> str:
     """Return the ``_crypto`` name of the hash that an OAEP or PSS parameter names."""
     entry = PARAMETER_HASH_OF_MECHANISM.get(mechanism)
     if entry is None:
-        raise param_error(f"hash mechanism {mechanism:#x} is not supported here")
+        raise param_error(f"hash mechanism {describe_mechanism(mechanism)} is not supported here")
     return entry[0]
 
 
@@ -114,8 +114,8 @@ def pss_parameter(expected_hash: Optional[int]) -> Callable:
         mgf_hash(parameter.mgf)
         if expected_hash is not None and parameter.hash_mechanism != expected_hash:
             raise param_error(
-                f"the PSS hash {parameter.hash_mechanism:#x} must match the mechanism's "
-                f"hash {expected_hash:#x}"
+                f"the PSS hash {describe_mechanism(parameter.hash_mechanism)} must match the "
+                f"mechanism's hash {describe_mechanism(expected_hash)}"
             )
         return parameter
 
