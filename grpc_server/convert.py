@@ -149,16 +149,24 @@ _PARAMETER_CONVERTERS: Mapping[str, Callable] = {
 
 
 def mechanism(message: grep11_pb2.Mechanism) -> Mechanism:
-    """Convert a ``Mechanism`` message, translating proto enum values to C constants.
-
-    An absent message reads as mechanism 0 (CKM_RSA_PKCS_KEY_PAIR_GEN) without a parameter, as
-    proto3 defines. The engine rejects it where it does not fit.
-    """
+    """Convert a ``Mechanism`` message, translating proto enum values to C constants."""
     kind = message.WhichOneof("Parameter")
     if kind is None:
         return Mechanism(message.Mechanism)
     parameter = _PARAMETER_CONVERTERS[kind](getattr(message, kind))
     return Mechanism(message.Mechanism, parameter)
+
+
+def required_mechanism(request, field: str = "Mech") -> Mechanism:
+    """Convert the ``Mechanism`` message in ``field`` of ``request``, which must be present.
+
+    Proto3 reads an absent message as mechanism 0 (CKM_RSA_PKCS_KEY_PAIR_GEN), so presence is
+    checked on the request. A message that is present with Mechanism 0 (serialized as an empty
+    message) still means CKM_RSA_PKCS_KEY_PAIR_GEN.
+    """
+    if not request.HasField(field):
+        raise PKCS11Error(CKR.MECHANISM_INVALID, f"the request has no {field}")
+    return mechanism(getattr(request, field))
 
 
 def template(entries: Mapping[int, grep11_pb2.AttributeValue]) -> dict:

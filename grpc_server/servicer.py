@@ -38,7 +38,7 @@ class CryptoServicer(grep11_pb2_grpc.CryptoServicer):
 
     @grep11_errors
     def DigestInit(self, request):
-        state = self._engine.digest_init(convert.mechanism(request.Mech))
+        state = self._engine.digest_init(convert.required_mechanism(request))
         return pb.DigestInitResponse(State=state)
 
     @grep11_errors
@@ -61,7 +61,7 @@ class CryptoServicer(grep11_pb2_grpc.CryptoServicer):
 
     @grep11_errors
     def DigestSingle(self, request):
-        digest = self._engine.digest_single(convert.mechanism(request.Mech), request.Data)
+        digest = self._engine.digest_single(convert.required_mechanism(request), request.Data)
         return pb.DigestSingleResponse(Digest=digest)
 
     # Encryption and decryption
@@ -69,13 +69,13 @@ class CryptoServicer(grep11_pb2_grpc.CryptoServicer):
     @grep11_errors
     def EncryptInit(self, request):
         key = convert.key_argument(request, "Key", "LegacyKey")
-        state = self._engine.encrypt_init(convert.mechanism(request.Mech), key)
+        state = self._engine.encrypt_init(convert.required_mechanism(request), key)
         return pb.EncryptInitResponse(State=state)
 
     @grep11_errors
     def DecryptInit(self, request):
         key = convert.key_argument(request, "Key", "LegacyKey")
-        state = self._engine.decrypt_init(convert.mechanism(request.Mech), key)
+        state = self._engine.decrypt_init(convert.required_mechanism(request), key)
         return pb.DecryptInitResponse(State=state)
 
     @grep11_errors
@@ -107,22 +107,22 @@ class CryptoServicer(grep11_pb2_grpc.CryptoServicer):
     @grep11_errors
     def EncryptSingle(self, request):
         key = convert.key_argument(request, "Key", "LegacyKey")
-        mechanism = convert.mechanism(request.Mech)
+        mechanism = convert.required_mechanism(request)
         ciphered = self._engine.encrypt_single(mechanism, key, request.Plain)
         return pb.EncryptSingleResponse(Ciphered=ciphered)
 
     @grep11_errors
     def DecryptSingle(self, request):
         key = convert.key_argument(request, "Key", "LegacyKey")
-        mechanism = convert.mechanism(request.Mech)
+        mechanism = convert.required_mechanism(request)
         plain = self._engine.decrypt_single(mechanism, key, request.Ciphered)
         return pb.DecryptSingleResponse(Plain=plain)
 
     @grep11_errors
     def ReencryptSingle(self, request):
         reciphered = self._engine.reencrypt_single(
-            convert.mechanism(request.DecMech),
-            convert.mechanism(request.EncMech),
+            convert.required_mechanism(request, "DecMech"),
+            convert.required_mechanism(request, "EncMech"),
             convert.key_argument(request, "DecKey"),
             convert.key_argument(request, "EncKey"),
             request.Ciphered,
@@ -134,13 +134,13 @@ class CryptoServicer(grep11_pb2_grpc.CryptoServicer):
     @grep11_errors
     def SignInit(self, request):
         key = convert.key_argument(request, "PrivKey", "LegacyPrivKey")
-        state = self._engine.sign_init(convert.mechanism(request.Mech), key)
+        state = self._engine.sign_init(convert.required_mechanism(request), key)
         return pb.SignInitResponse(State=state)
 
     @grep11_errors
     def VerifyInit(self, request):
         key = convert.key_argument(request, "PubKey", "LegacyPubKey")
-        state = self._engine.verify_init(convert.mechanism(request.Mech), key)
+        state = self._engine.verify_init(convert.required_mechanism(request), key)
         return pb.VerifyInitResponse(State=state)
 
     @grep11_errors
@@ -174,14 +174,14 @@ class CryptoServicer(grep11_pb2_grpc.CryptoServicer):
     @grep11_errors
     def SignSingle(self, request, context):
         key = convert.key_argument(request, "PrivKey", "LegacyPrivKey")
-        mechanism = convert.mechanism(request.Mech)
+        mechanism = convert.required_mechanism(request)
         signature = self._call(context, mechanism, self._engine.sign_single, key, request.Data)
         return pb.SignSingleResponse(Signature=signature)
 
     @grep11_errors
     def VerifySingle(self, request):
         key = convert.key_argument(request, "PubKey", "LegacyPubKey")
-        mechanism = convert.mechanism(request.Mech)
+        mechanism = convert.required_mechanism(request)
         self._engine.verify_single(mechanism, key, request.Data, request.Signature)
         return pb.VerifySingleResponse()
 
@@ -191,7 +191,7 @@ class CryptoServicer(grep11_pb2_grpc.CryptoServicer):
     def GenerateKey(self, request, context):
         key = self._call(
             context,
-            convert.mechanism(request.Mech),
+            convert.required_mechanism(request),
             self._engine.generate_key,
             convert.template(request.Template),
         )
@@ -205,7 +205,7 @@ class CryptoServicer(grep11_pb2_grpc.CryptoServicer):
     def GenerateKeyPair(self, request, context):
         pair = self._call(
             context,
-            convert.mechanism(request.Mech),
+            convert.required_mechanism(request),
             self._engine.generate_key_pair,
             convert.template(request.PubKeyTemplate),
             convert.template(request.PrivKeyTemplate),
@@ -220,7 +220,7 @@ class CryptoServicer(grep11_pb2_grpc.CryptoServicer):
     @grep11_errors
     def WrapKey(self, request):
         wrapped = self._engine.wrap_key(
-            convert.mechanism(request.Mech),
+            convert.required_mechanism(request),
             convert.key_argument(request, "Key", "LegacyKey"),
             convert.key_argument(request, "KeK", "LegacyKeK"),
             convert.key_argument(request, "MacKey", "LegacyMacKey"),
@@ -230,7 +230,7 @@ class CryptoServicer(grep11_pb2_grpc.CryptoServicer):
     @grep11_errors
     def UnwrapKey(self, request):
         key = self._engine.unwrap_key(
-            convert.mechanism(request.Mech),
+            convert.required_mechanism(request),
             request.Wrapped,
             convert.key_argument(request, "KeK", "LegacyKeK"),
             convert.template(request.Template),
@@ -246,7 +246,7 @@ class CryptoServicer(grep11_pb2_grpc.CryptoServicer):
     def DeriveKey(self, request, context):
         key = self._call(
             context,
-            convert.mechanism(request.Mech),
+            convert.required_mechanism(request),
             self._engine.derive_key,
             convert.key_argument(request, "BaseKey", "LegacyBaseKey"),
             request.Data,

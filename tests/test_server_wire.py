@@ -108,6 +108,53 @@ def test_keyblob_without_elements_is_empty_key(grep11_stub):
 
 CRYPTO_SERVICE = pb.DESCRIPTOR.services_by_name["Crypto"]
 CRYPTO_METHODS = list(CRYPTO_SERVICE.methods)
+# (RPC, field) for every Mechanism message field of a request.
+MECHANISM_FIELDS = [
+    (method, field.name)
+    for method in CRYPTO_METHODS
+    for field in method.input_type.fields
+    if field.message_type is not None and field.message_type.name == "Mechanism"
+]
+
+
+def test_mechanism_fields_found():
+    names = {(method.name, field) for method, field in MECHANISM_FIELDS}
+    assert len(names) == 17
+    assert ("DigestSingle", "Mech") in names
+    assert ("ReencryptSingle", "DecMech") in names
+    assert ("ReencryptSingle", "EncMech") in names
+
+
+@pytest.mark.parametrize(
+    "method, field", MECHANISM_FIELDS, ids=lambda value: getattr(value, "name", value)
+)
+def test_absent_mechanism_rejected(grep11_stub, method, field):
+    request_class = getattr(pb, method.input_type.name)
+    request = request_class()
+    # The other Mechanism field of ReencryptSingle is valid, so only ``field`` is missing.
+    for other_method, other_field in MECHANISM_FIELDS:
+        if other_method is method and other_field != field:
+            getattr(request, other_field).CopyFrom(cbc_pad(bytes(16)))
+    call = getattr(grep11_stub, method.name)
+    detail = expect_grep11_error(call, request, CKR.MECHANISM_INVALID)
+    assert detail.Detail == f"the request has no {field}"
+
+
+def test_digest_without_mech(grep11_stub):
+    request = pb.DigestSingleRequest(Data=b"data")
+    detail = expect_grep11_error(grep11_stub.DigestSingle, request, CKR.MECHANISM_INVALID)
+    assert detail.Detail == "the request has no Mech"
+
+
+def test_mech_zero_is_rsa_key_pair_gen(grep11_stub, rsa_key_pair):
+    # Mechanism 0 serializes as an empty message, which is present and means
+    # CKM_RSA_PKCS_KEY_PAIR_GEN: the rsa_key_pair fixture generates its pair that way.
+    assert rsa_key_pair.PubKeyBytes
+    request = pb.DigestSingleRequest(Mech=pb.Mechanism(Mechanism=0), Data=b"data")
+    assert request.HasField("Mech")
+    assert pb.Mechanism(Mechanism=0).SerializeToString() == b""
+    detail = expect_grep11_error(grep11_stub.DigestSingle, request, CKR.MECHANISM_INVALID)
+    assert "CKM_RSA_PKCS_KEY_PAIR_GEN (0x0) cannot be used to digest" in detail.Detail
 
 
 def test_service_has_40_rpcs():
