@@ -335,6 +335,23 @@ def test_usage_errors_exit_2(cli):
     assert "list" in result.stdout
 
 
+def test_connection_flags_after_command(cli, certmgr_server):
+    # The README states this placement: the flags belong to the command, not to the program.
+    flags = ["--endpoint", certmgr_server.url, "--cacert", certmgr_server.tls.ca_path]
+    for command in (flags + ["cert", "list"], ["cert"] + flags + ["list"]):
+        result = subprocess.run(
+            certmgr_command() + command,
+            capture_output=True, text=True, env=cli.environment, timeout=CLI_TIMEOUT_SECONDS,
+        )
+        assert result.returncode == 2, command
+        assert "invalid choice" in result.stderr
+    result = subprocess.run(
+        certmgr_command() + ["cert", "list"] + flags,
+        capture_output=True, text=True, env=cli.environment, timeout=CLI_TIMEOUT_SECONDS,
+    )
+    assert result.returncode == 0, result.stderr
+
+
 def test_untrusted_server_exits_3(cli, certmgr_server):
     result = subprocess.run(
         certmgr_command() + ["cert", "list", "--endpoint", certmgr_server.url],
