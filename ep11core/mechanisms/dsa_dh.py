@@ -42,8 +42,8 @@ from .base import (
     invalid_signature,
     signature_length_error,
 )
-from .parameters import HASH_OF_MECHANISM, param_error
-from .signing import HashThenSignScheme, RawSignScheme
+from .parameters import param_error
+from .signing import RawSignScheme, hash_then_sign_rows
 
 # FIPS 186-4 section 4.2: the sizes of q allowed for each size of p, the first one the default.
 DSA_SUBPRIME_BITS = {1024: (160,), 2048: (256, 224), 3072: (256,)}
@@ -280,21 +280,17 @@ ROWS = [
         **DSA_SIZES,
     ),
     MechanismSpec(CKM.DSA, SIGN_VERIFY, sign=RawSignScheme(_dsa), **DSA_SIZES),
-    *[
-        MechanismSpec(
-            mechanism,
-            SIGN_VERIFY,
-            sign=HashThenSignScheme(HASH_OF_MECHANISM[hash_mechanism][0], _dsa),
-            **DSA_SIZES,
-        )
-        for mechanism, hash_mechanism in (
+    *hash_then_sign_rows(
+        _dsa,
+        (
             (CKM.DSA_SHA1, CKM.SHA_1),
             (CKM.DSA_SHA224, CKM.SHA224),
             (CKM.DSA_SHA256, CKM.SHA256),
             (CKM.DSA_SHA384, CKM.SHA384),
             (CKM.DSA_SHA512, CKM.SHA512),
-        )
-    ],
+        ),
+        **DSA_SIZES,
+    ),
     MechanismSpec(
         CKM.DH_PKCS_PARAMETER_GEN,
         Function.GENERATE,

@@ -26,8 +26,8 @@ from .base import (
     invalid_signature,
     signature_length_error,
 )
-from .parameters import HASH_OF_MECHANISM, param_error
-from .signing import HashThenSignScheme, RawSignScheme
+from .parameters import param_error
+from .signing import RawSignScheme, hash_then_sign_rows
 
 EC_FLAGS = CKF.EC_F_P | CKF.EC_NAMEDCURVE | CKF.EC_UNCOMPRESS
 
@@ -212,21 +212,17 @@ ROWS = [
         **EC_SIZES,
     ),
     MechanismSpec(CKM.ECDSA, SIGN_VERIFY, sign=RawSignScheme(_ecdsa), **EC_SIZES),
-    *[
-        MechanismSpec(
-            mechanism,
-            SIGN_VERIFY,
-            sign=HashThenSignScheme(HASH_OF_MECHANISM[hash_mechanism][0], _ecdsa),
-            **EC_SIZES,
-        )
-        for mechanism, hash_mechanism in (
+    *hash_then_sign_rows(
+        _ecdsa,
+        (
             (CKM.ECDSA_SHA1, CKM.SHA_1),
             (CKM.ECDSA_SHA224, CKM.SHA224),
             (CKM.ECDSA_SHA256, CKM.SHA256),
             (CKM.ECDSA_SHA384, CKM.SHA384),
             (CKM.ECDSA_SHA512, CKM.SHA512),
-        )
-    ],
+        ),
+        **EC_SIZES,
+    ),
     # EdDSA signs the whole message in one pass, so both are single-part only.
     MechanismSpec(
         CKM.IBM_ED25519_SHA512,

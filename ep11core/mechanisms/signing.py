@@ -1,7 +1,8 @@
 """Sign schemes shared by the asymmetric families."""
 
 from .. import _crypto
-from .base import SignScheme
+from .base import SIGN_VERIFY, MechanismSpec, SignScheme
+from .parameters import HASH_OF_MECHANISM
 
 
 class HashThenSignScheme(SignScheme):
@@ -53,3 +54,19 @@ class RawSignScheme(SignScheme):
     def verify_final(self, key, parameter, context, signature):
         self.signer.verify(key, parameter, context, signature)
 
+
+def hash_then_sign_rows(signer, hashed_mechanisms, **sizes) -> list:
+    """Build a sign and verify row for each (mechanism, hash mechanism) pair.
+
+    Each row hashes the data with the pair's hash (``HashThenSignScheme``) and signs the digest
+    with ``signer``. ``sizes`` are the remaining ``MechanismSpec`` fields of every row.
+    """
+    return [
+        MechanismSpec(
+            mechanism,
+            SIGN_VERIFY,
+            sign=HashThenSignScheme(HASH_OF_MECHANISM[hash_mechanism][0], signer),
+            **sizes,
+        )
+        for mechanism, hash_mechanism in hashed_mechanisms
+    ]
