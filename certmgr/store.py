@@ -21,7 +21,7 @@ import os
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass, replace
 from typing import Iterator, Optional
 
 SCHEMA_VERSION = 1
@@ -452,33 +452,15 @@ class CertificateStore:
                         f"the instance already has the maximum of {max_total} CA certificates"
                     )
             created_at = existing.created_at if existing else now
+            stored = replace(certificate, created_at=created_at, updated_at=now)
+            # The fields of StoredCertificate are the columns, in the order of
+            # _CERTIFICATE_COLUMNS.
             self._connection.execute(
                 "INSERT OR REPLACE INTO certificates "
                 f"({_CERTIFICATE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    certificate.admin,
-                    certificate.cert_id,
-                    certificate.pem,
-                    certificate.subject,
-                    certificate.not_before,
-                    certificate.not_after,
-                    certificate.fingerprint_sha256,
-                    created_at,
-                    now,
-                ),
+                astuple(stored),
             )
             self._bump_trust_version()
-        stored = StoredCertificate(
-            certificate.admin,
-            certificate.cert_id,
-            certificate.pem,
-            certificate.subject,
-            certificate.not_before,
-            certificate.not_after,
-            certificate.fingerprint_sha256,
-            created_at,
-            now,
-        )
         return stored, existing is None
 
     def delete_certificate(self, admin: str, cert_id: str) -> StoredCertificate:
