@@ -255,6 +255,15 @@ class RemoteEngine:
             attributes_from_message(key_blob.Attributes),
         )
 
+    def _start_operation(
+        self, rpc: str, mechanism: Mechanism, key: bytes, blob_field: str, legacy_field: str
+    ) -> bytes:
+        """Send the ``{rpc}Request`` of an Init RPC and return the state it creates."""
+        request = getattr(pb, f"{rpc}Request")(
+            Mech=mechanism_message(mechanism), **self._key_fields(blob_field, legacy_field, key)
+        )
+        return self._call(rpc, request).State
+
     # --- random and digest
 
     def generate_random(self, length: int) -> bytes:
@@ -285,16 +294,10 @@ class RemoteEngine:
     # --- encryption and decryption
 
     def encrypt_init(self, mechanism: Mechanism, key: bytes) -> bytes:
-        request = pb.EncryptInitRequest(
-            Mech=mechanism_message(mechanism), **self._key_fields("Key", "LegacyKey", key)
-        )
-        return self._call("EncryptInit", request).State
+        return self._start_operation("EncryptInit", mechanism, key, "Key", "LegacyKey")
 
     def decrypt_init(self, mechanism: Mechanism, key: bytes) -> bytes:
-        request = pb.DecryptInitRequest(
-            Mech=mechanism_message(mechanism), **self._key_fields("Key", "LegacyKey", key)
-        )
-        return self._call("DecryptInit", request).State
+        return self._start_operation("DecryptInit", mechanism, key, "Key", "LegacyKey")
 
     def encrypt_update(self, state: bytes, data: bytes) -> UpdateResult:
         response = self._call("EncryptUpdate", pb.EncryptUpdateRequest(State=state, Plain=data))
@@ -353,18 +356,10 @@ class RemoteEngine:
     # --- signatures
 
     def sign_init(self, mechanism: Mechanism, key: bytes) -> bytes:
-        request = pb.SignInitRequest(
-            Mech=mechanism_message(mechanism),
-            **self._key_fields("PrivKey", "LegacyPrivKey", key),
-        )
-        return self._call("SignInit", request).State
+        return self._start_operation("SignInit", mechanism, key, "PrivKey", "LegacyPrivKey")
 
     def verify_init(self, mechanism: Mechanism, key: bytes) -> bytes:
-        request = pb.VerifyInitRequest(
-            Mech=mechanism_message(mechanism),
-            **self._key_fields("PubKey", "LegacyPubKey", key),
-        )
-        return self._call("VerifyInit", request).State
+        return self._start_operation("VerifyInit", mechanism, key, "PubKey", "LegacyPubKey")
 
     def sign_update(self, state: bytes, data: bytes) -> bytes:
         return self._call("SignUpdate", pb.SignUpdateRequest(State=state, Data=data)).State
