@@ -151,17 +151,20 @@ def _as_bytes(value: Optional[int]) -> Optional[bytes]:
     return value.to_bytes((value.bit_length() + 7) // 8, "big")
 
 
+def _required_prime_bits(template: dict, mechanism_name: str) -> int:
+    bits = template.get(CKA.PRIME_BITS)
+    if bits is None:
+        raise PKCS11Error(CKR.TEMPLATE_INCOMPLETE, f"{mechanism_name} needs CKA_PRIME_BITS")
+    return bits
+
+
 class DSAParameterGenerator(DomainParameterGenerator):
     """CKM_DSA_PARAMETER_GEN: FIPS 186-4 parameters of CKA_PRIME_BITS (and CKA_SUBPRIME_BITS)."""
 
     key_type = CKK.DSA
 
     def generate(self, template: dict) -> bytes:
-        bits = template.get(CKA.PRIME_BITS)
-        if bits is None:
-            raise PKCS11Error(
-                CKR.TEMPLATE_INCOMPLETE, "CKM_DSA_PARAMETER_GEN needs CKA_PRIME_BITS"
-            )
+        bits = _required_prime_bits(template, "CKM_DSA_PARAMETER_GEN")
         if bits not in DSA_SUBPRIME_BITS:
             raise PKCS11Error(
                 CKR.ATTRIBUTE_VALUE_INVALID,
@@ -184,11 +187,7 @@ class DHParameterGenerator(DomainParameterGenerator):
     key_type = CKK.DH
 
     def generate(self, template: dict) -> bytes:
-        bits = template.get(CKA.PRIME_BITS)
-        if bits is None:
-            raise PKCS11Error(
-                CKR.TEMPLATE_INCOMPLETE, "CKM_DH_PKCS_PARAMETER_GEN needs CKA_PRIME_BITS"
-            )
+        bits = _required_prime_bits(template, "CKM_DH_PKCS_PARAMETER_GEN")
         group = DH_GROUPS.get(bits)
         if group is None:
             raise PKCS11Error(
