@@ -47,6 +47,7 @@ class Strength:
     public_key_bytes: int
     private_key_bytes: int
     output_bytes: int  # signature bytes (Dilithium) or ciphertext bytes (Kyber)
+    category: int  # NIST post-quantum security category, 1 to 5
 
     @property
     def key_type(self) -> int:
@@ -57,26 +58,28 @@ class Strength:
         return encode_oid(self.oid)
 
 
-def _dilithium_strength(name: str, oid: str, variant: str) -> Strength:
+def _dilithium_strength(name: str, oid: str, variant: str, category: int) -> Strength:
     public, private, signature = _dilithium.sizes(variant)
-    return Strength(DILITHIUM, name, oid, variant, public, private, signature)
+    return Strength(DILITHIUM, name, oid, variant, public, private, signature, category)
 
 
-def _kyber_strength(name: str, oid: str, variant: str) -> Strength:
+def _kyber_strength(name: str, oid: str, variant: str, category: int) -> Strength:
     public, private, ciphertext, _ = _kyber.sizes(variant)
-    return Strength(KYBER, name, oid, variant, public, private, ciphertext)
+    return Strength(KYBER, name, oid, variant, public, private, ciphertext, category)
 
 
 # The OIDs are IBM's (ep11.h and the GREP11 samples). IBM names round-2 6-5 "high"; the CEX7
-# card offers only that strength, and the CEX8 card adds the others.
+# card offers only that strength, and the CEX8 card adds the others. The categories are NIST's
+# for round 3 Dilithium2/3/5 and Kyber768/1024. NOTE: the round-2 Dilithium sets take the
+# category of the round-3 set with the same matrix dimensions.
 STRENGTHS = (
-    _dilithium_strength("Dilithium round 2 6-5", "1.3.6.1.4.1.2.267.1.6.5", "r2-6x5"),
-    _dilithium_strength("Dilithium round 2 8-7", "1.3.6.1.4.1.2.267.1.8.7", "r2-8x7"),
-    _dilithium_strength("Dilithium round 3 4-4", "1.3.6.1.4.1.2.267.7.4.4", "r3-4x4"),
-    _dilithium_strength("Dilithium round 3 6-5", "1.3.6.1.4.1.2.267.7.6.5", "r3-6x5"),
-    _dilithium_strength("Dilithium round 3 8-7", "1.3.6.1.4.1.2.267.7.8.7", "r3-8x7"),
-    _kyber_strength("Kyber round 2 768", "1.3.6.1.4.1.2.267.5.3.3", "kyber768-r2"),
-    _kyber_strength("Kyber round 2 1024", "1.3.6.1.4.1.2.267.5.4.4", "kyber1024-r2"),
+    _dilithium_strength("Dilithium round 2 6-5", "1.3.6.1.4.1.2.267.1.6.5", "r2-6x5", 3),
+    _dilithium_strength("Dilithium round 2 8-7", "1.3.6.1.4.1.2.267.1.8.7", "r2-8x7", 5),
+    _dilithium_strength("Dilithium round 3 4-4", "1.3.6.1.4.1.2.267.7.4.4", "r3-4x4", 2),
+    _dilithium_strength("Dilithium round 3 6-5", "1.3.6.1.4.1.2.267.7.6.5", "r3-6x5", 3),
+    _dilithium_strength("Dilithium round 3 8-7", "1.3.6.1.4.1.2.267.7.8.7", "r3-8x7", 5),
+    _kyber_strength("Kyber round 2 768", "1.3.6.1.4.1.2.267.5.3.3", "kyber768-r2", 3),
+    _kyber_strength("Kyber round 2 1024", "1.3.6.1.4.1.2.267.5.4.4", "kyber1024-r2", 5),
 )
 STRENGTH_BY_OID: Dict[bytes, Strength] = {entry.der_oid: entry for entry in STRENGTHS}
 # Without CKA_IBM_PQC_PARAMS, Dilithium key pairs are round-2 6-5 (our choice: the only strength

@@ -25,6 +25,7 @@ from typing import Dict, Optional, Tuple
 from .constants import CKA, CKK, CKO
 from .der import DERError, decode_integer_sequence
 from .keys import CURVE_BY_PARAMS, encode_oid
+from .latticekeys import STRENGTHS
 
 # SP 800-57 Part 1 Rev. 5, Table 2: (smallest modulus or prime p in bits, strength).
 MODULUS_STRENGTHS = ((15360, 256), (7680, 192), (3072, 128), (2048, 112), (1024, 80))
@@ -50,19 +51,8 @@ EXTRA_CURVE_ORDER_BITS: Dict[bytes, int] = {
 }
 
 _CATEGORY_STRENGTH = {1: 128, 2: 128, 3: 192, 4: 192, 5: 256}
-# CKA_IBM_PQC_PARAMS (DER OID) -> NIST security category. Round 3 Dilithium 4x4, 6x5 and 8x7
-# are categories 2, 3 and 5; Kyber-768 and Kyber-1024 are 3 and 5.
-# NOTE: the round 2 Dilithium OIDs (6x5 and 8x7) are given the category of the round 3 set with
-# the same matrix dimensions.
-PQC_PARAMS_CATEGORY: Dict[bytes, int] = {
-    encode_oid("1.3.6.1.4.1.2.267.1.6.5"): 3,
-    encode_oid("1.3.6.1.4.1.2.267.1.8.7"): 5,
-    encode_oid("1.3.6.1.4.1.2.267.7.4.4"): 2,
-    encode_oid("1.3.6.1.4.1.2.267.7.6.5"): 3,
-    encode_oid("1.3.6.1.4.1.2.267.7.8.7"): 5,
-    encode_oid("1.3.6.1.4.1.2.267.5.3.3"): 3,
-    encode_oid("1.3.6.1.4.1.2.267.5.4.4"): 5,
-}
+# CKA_IBM_PQC_PARAMS (DER OID) -> NIST security category, from the strength table.
+PQC_PARAMS_CATEGORY: Dict[bytes, int] = {entry.der_oid: entry.category for entry in STRENGTHS}
 # (key type, CKA_IBM_PARAMETER_SET) -> category: ML-DSA-44/65/87 are 2, 3 and 5 (FIPS 204),
 # ML-KEM-512/768/1024 are 1, 3 and 5 (FIPS 203). The numbers are those of pqckeys.PARAMETER_SETS.
 PARAMETER_SET_CATEGORY: Dict[Tuple[int, int], int] = {
