@@ -156,11 +156,13 @@ def _engine_operations(engine: Engine) -> Dict[str, Callable[[], object]]:
         {CKA.IBM_PARAMETER_SET: ML_DSA_65, CKA.VERIFY: True},
         {CKA.SIGN: True},
     )
+
     kyber_pair = engine.generate_key_pair(
         Mechanism(CKM.IBM_KYBER),
         {CKA.CLASS: CKO.PUBLIC_KEY, CKA.IBM_PQC_PARAMS: KYBER_1024_R2, CKA.DERIVE: True},
         {CKA.CLASS: CKO.PRIVATE_KEY, CKA.DERIVE: True},
     )
+
     bls_pair = engine.generate_key_pair(
         Mechanism(CKM.EC_KEY_PAIR_GEN),
         {CKA.EC_PARAMS: BLS12_381, CKA.VERIFY: True},
@@ -168,6 +170,7 @@ def _engine_operations(engine: Engine) -> Dict[str, Callable[[], object]]:
     )
     dilithium = Mechanism(CKM.IBM_DILITHIUM)
     sha3_256 = Mechanism(CKM.IBM_SHA3_256)
+
     calls: Dict[str, Callable[[], object]] = {}
     calls.update(
         _engine_kem_calls(engine, "ml_kem768", CKM.IBM_ML_KEM, _ml_kem_pair(engine, ML_KEM_768))
@@ -188,6 +191,7 @@ def _engine_operations(engine: Engine) -> Dict[str, Callable[[], object]]:
             engine, "dilithium_r2_6x5", dilithium, _dilithium_pair(engine, DILITHIUM_R2_6X5)
         )
     )
+
     calls.update(_engine_kem_calls(engine, "kyber1024_r2", CKM.IBM_KYBER, kyber_pair))
     calls.update(
         _engine_signature_calls(

@@ -232,7 +232,7 @@ def read_certificate_file(path: str) -> str:
 
 
 def read_ca_certificate(path: str) -> str:
-    """Read a PEM certificate file and check that it holds one CA certificate.
+    """Read a PEM certificate file and check that it contains one CA certificate.
 
     The server checks the validity period, against its own clock, and the key type.
     """

@@ -604,13 +604,13 @@ class Engine:
         loaded.spec.sign.verify_once(loaded.key, loaded.parameter, data, signature)
 
     def _signing_key(self, key, spec: MechanismSpec, function: Function) -> Optional[Key]:
-        """Open the key of a sign or verify call; a scheme that takes no key ignores ``key``."""
+        """Open the key of a sign or verify call. A scheme that takes no key ignores ``key``."""
         if not spec.sign.needs_key:
             return None
         return self._checked_key(key, Role.KEY, spec, function)
 
     def sign_single(self, mechanism: Mechanism, key: Optional[bytes], data: bytes) -> bytes:
-        """Sign ``data`` in one call; CKM_IBM_EC_AGGREGATE takes no key (``key`` empty)."""
+        """Sign ``data`` in one call. CKM_IBM_EC_AGGREGATE takes no key (``key`` empty)."""
         spec = self._policy.lookup(mechanism.mechanism, Function.SIGN)
         parameter = spec.parameter(mechanism.parameter)
         opened = self._signing_key(key, spec, Function.SIGN)

@@ -68,7 +68,7 @@ def _kyber_strength(name: str, oid: str, variant: str, category: int) -> Strengt
     return Strength(KYBER, name, oid, variant, public, private, ciphertext, category)
 
 
-# The OIDs are IBM's (ep11.h and the GREP11 samples). IBM names round-2 6-5 "high"; the CEX7
+# The OIDs are IBM's (ep11.h and the GREP11 samples). IBM names round-2 6-5 "high". The CEX7
 # card offers only that strength, and the CEX8 card adds the others. The categories are NIST's
 # for round 3 Dilithium2/3/5 and Kyber768/1024. NOTE: the round-2 Dilithium sets take the
 # category of the round-3 set with the same matrix dimensions.

@@ -620,7 +620,7 @@ class Policy:
             )
 
     def allows_raw_spki_wrap(self) -> bool:
-        """Return True if a plain SPKI may wrap; raise the rule's error if not."""
+        """Return True if a plain SPKI may wrap, and raise the rule's error if not."""
         if not self.allows(ControlPoint.WRAP_WITH_RAW_SPKI):
             raise violation(
                 Rule.WRAP_WITH_RAW_SPKI,

@@ -78,7 +78,7 @@ def grep11_errors(method):
             )
             context.abort_with_status(status)
         except SlowCallCancelled as error:
-            # The client has gone, so this status reaches nobody; it only ends the handler.
+            # The client has gone, so no one receives this status. It only ends the handler.
             logger.info("%s ended early: %s", rpc_name, error)
             context.abort_with_status(grep11_status(CKR.FUNCTION_CANCELED, str(error)))
         except PKCS11Error as error:

@@ -557,8 +557,8 @@ def _go_aggregation(stub, count, signers):
 
 
 def _concatenate_into_first(pairs):
-    # The Go sample appends the other public keys to KeyBlobs[0] of the first KeyBlob, which
-    # still carries its own KeyBlobID, Version and TxID fields; set them so they mismatch.
+    # The Go sample appends the other public keys to KeyBlobs[0] of the first KeyBlob. That
+    # KeyBlob still carries its own KeyBlobID, Version and TxID, so set them to mismatch.
     first = pairs[0].PubKey
     first.KeyBlobID = b"0123456789abcdef"
     first.Version = 7

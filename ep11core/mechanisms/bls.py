@@ -20,7 +20,7 @@ Elements is the concatenation of elements of PerElementSize bytes each:
 
 Because every element of a public key aggregation must carry this HSM's MAC, the MAC takes the
 place of the proof of possession of the POP ciphersuite. NOTE: CKM_IBM_TRANSPORTKEY gives a MAC to
-any SPKI, also to a BLS key nobody has proven possession of, so callers who aggregate keys of
+any SPKI, also to a BLS key without a proof of possession, so callers who aggregate keys of
 other parties must check their proofs of possession themselves.
 
 Errors, beyond the engine's usual key checks:
@@ -109,8 +109,8 @@ class BLSSignScheme(SignScheme):
 # --- CKM_IBM_EC_AGGREGATE
 
 # Each element costs a subgroup check and a point addition (about 0.44 ms per signature on a
-# 2-CPU x86-64 guest), and a started call runs to its end even when the client gives up, so the
-# count bounds one call to about 2 s. NOTE: IBM documents no such limit; 4096 is our choice,
+# 2-CPU x86-64 guest). A started call runs to its end even when the client gives up, so the
+# count bounds one call to about 2 s. NOTE: IBM documents no such limit. 4096 is our choice,
 # the same as for a concatenation of public keys in VerifySingle.
 MAX_AGGREGATED_ELEMENTS = MAX_CONCATENATED_PUBLIC_KEYS
 

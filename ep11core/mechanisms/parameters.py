@@ -259,7 +259,7 @@ def derivation_data_parameter(block_size: int) -> Callable:
 
 # CK_IBM_SIGN_ADDITIONAL_CONTEXT, openCryptoki's parameter of CKM_IBM_ML_DSA, has the fields of
 # the PKCS #11 3.2 CK_SIGN_ADDITIONAL_CONTEXT. NOTE: the hedge values are the PKCS #11 3.2
-# CKH_* values 0, 1 and 2; no public IBM header shows the CKH_IBM_* values.
+# CKH_* values 0, 1 and 2, because no public IBM header shows the CKH_IBM_* values.
 _SIGN_CONTEXT_HEADER = struct.Struct(">QQ")
 HEDGE_PREFERRED, HEDGE_REQUIRED, DETERMINISTIC_REQUIRED = 0, 1, 2
 ML_DSA_MAX_CONTEXT_BYTES = 255  # FIPS 204 limits the context string to 255 bytes
